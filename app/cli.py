@@ -1,0 +1,51 @@
+"""The `echovox` console entry point.
+
+One entry point; every subcommand is a typed function, and jsonargparse builds the parser from
+its signature and docstring (the approach LightningCLI takes). Subsystems contribute a nested
+`COMMANDS` dict from their own `cli.py`; those modules import heavy libraries inside the
+functions so that `echovox --help` stays fast.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from collections.abc import Callable
+
+# subcommand group -> module that exposes `COMMANDS: dict[str, Callable | dict]`
+SUBSYSTEMS: dict[str, str] = {
+    "text": "echovox.text.cli",
+    "codec": "echovox.codec.cli",
+    "lm": "echovox.lm.cli",
+    "recipe": "echovox.recipes.cli",
+    "app": "echovox.app.commands",
+}
+
+
+def commands() -> dict[str, Callable | dict]:
+    """All subcommands. Groups listed in SUBSYSTEMS whose module does not exist yet are skipped;
+    a module that exists but fails to import is a bug and raises."""
+    out: dict[str, Callable | dict] = {}
+    for group, module_name in SUBSYSTEMS.items():
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as err:
+            if err.name == module_name:
+                continue
+            raise
+        cmds = module.COMMANDS
+        if group in ("text", "app"):
+            out.update(cmds)  # top-level verbs: `echovox phonemize`, `echovox synthesize`
+        else:
+            out[group] = cmds
+    return out
+
+
+def main(argv: list[str] | None = None) -> None:
+    from jsonargparse import CLI
+
+    CLI(commands(), args=sys.argv[1:] if argv is None else argv, as_positional=True)
+
+
+if __name__ == "__main__":
+    main()
