@@ -1,0 +1,284 @@
+"""Batched generation: the AR model writes codebook 1, the NAR fills codebooks 2..Q.
+
+    settings = SamplingSettings(temperature=1.0, top_k=50, seed=0)
+    ar_out = generate_ar(ar, phonemes, prompt_codes, settings, n_prompt_phonemes=...)
+    codes = generate_nar(nar, phonemes, prompt_codes, ar_out.codes)   # list of [Q, T_i]
+
+`phonemes[i]` is the prompt's phoneme ids followed by the target's ([L_i]); `prompt_codes[i]`
+is the prompt's codec codes [Q, P_i]. Items may have any lengths: they are padded and masked.
+
+Stopping guards, because endless generation, babbling and repetition are what users of VALL-E
+implementations complain about most: an item stops at EOS, or after `max_frames_per_phoneme`
+frames per target phoneme (and `max_frames`); EOS is banned until `min_frames` (and
+`min_frames_per_phoneme`) so nothing comes back empty; and a token that has repeated
+`max_repeat_run` times in a row is banned for the next step.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from .ar import ARModel
+from .nar import NARModel
+from .sampling import (
+    apply_temperature,
+    ban_tokens,
+    greedy,
+    repetition_aware_sample,
+    sample_categorical,
+    top_k_filter,
+    top_p_filter,
+)
+
+
+@dataclass
+class SamplingSettings:
+    """How the AR model samples and when it stops.
+
+    temperature: 0 means greedy (argmax); top_k: 0 disables; top_p: 1 disables.
+    repetition_window / repetition_threshold: VALL-E 2's repetition-aware sampling; a drawn token
+        that already fills more than `threshold` of the last `window` tokens is redrawn from the
+        full distribution. window 0 disables. VALL-E 2 reports window 10 and threshold 0.1.
+    max_frames_per_phoneme: frame budget per target phoneme (about 3x normal speech at 75 Hz).
+    max_frames: absolute cap on generated frames (None: only the model's position table).
+    min_frames, min_frames_per_phoneme: EOS is banned before max(min_frames, rate * phonemes).
+    max_repeat_run: a token repeated this many times in a row is banned for the next step.
+    seed: seeds the sampler (None: torch's global generator).
+    """
+
+    temperature: float = 1.0
+    top_k: int = 0
+    top_p: float = 1.0
+    repetition_window: int = 10
+    repetition_threshold: float = 0.1
+    max_frames_per_phoneme: float = 20.0
+    max_frames: int | None = None
+    min_frames: int = 1
+    min_frames_per_phoneme: float = 1.0
+    max_repeat_run: int = 50
+    seed: int | None = 0
+
+    def __post_init__(self) -> None:
+        if self.temperature < 0:
+            raise ValueError(f"temperature must be >= 0, got {self.temperature}")
+        if not 0 < self.top_p <= 1:
+            raise ValueError(f"top_p must be in (0, 1], got {self.top_p}")
+        if self.max_frames_per_phoneme <= 0:
+            raise ValueError("max_frames_per_phoneme must be > 0")
+        if self.max_repeat_run < 1 or self.min_frames < 0 or self.repetition_window < 0:
+            raise ValueError("max_repeat_run must be >= 1; min_frames, window >= 0")
+
+
+@dataclass
+class ARResult:
+    """codes[i]: [T_i] generated first-codebook codes (prompt excluded, EOS excluded);
+    stop_reasons[i]: "eos" or "max_frames"."""
+
+    codes: list[Tensor]
+    stop_reasons: list[str]
+
+
+def _pad_1d(seqs: list[Tensor], pad: int, device: torch.device, extra: int = 0) -> Tensor:
+    out = torch.full((len(seqs), max(len(s) for s in seqs) + extra), pad, dtype=torch.long)
+    for i, s in enumerate(seqs):
+        out[i, : len(s)] = s
+    return out.to(device)
+
+
+def _generator(seed: int | None, device: torch.device) -> torch.Generator | None:
+    if seed is None:
+        return None
+    return torch.Generator(device=device).manual_seed(int(seed))
+
+
+def _check_inputs(
+    phonemes: list[Tensor], prompt_codes: list[Tensor], n_phonemes: int, codebook_size: int
+) -> None:
+    if not phonemes or len(phonemes) != len(prompt_codes):
+        raise ValueError(
+            f"need one prompt per item: {len(phonemes)} phoneme sequences, "
+            f"{len(prompt_codes)} prompts"
+        )
+    for i, (ph, pc) in enumerate(zip(phonemes, prompt_codes)):
+        if ph.ndim != 1 or len(ph) == 0:
+            raise ValueError(f"item {i}: phonemes must be a non-empty [L] tensor, got {ph.shape}")
+        if int(ph.min()) < 0 or int(ph.max()) >= n_phonemes:
+            raise ValueError(f"item {i}: phoneme ids outside [0, {n_phonemes})")
+        if pc.numel() and (int(pc.min()) < 0 or int(pc.max()) >= codebook_size):
+            raise ValueError(f"item {i}: prompt codes outside the codebook [0, {codebook_size})")
+
+
+@torch.inference_mode()
+def generate_ar(
+    model: ARModel,
+    phonemes: list[Tensor],
+    prompt_codes: list[Tensor],
+    settings: SamplingSettings | None = None,
+    *,
+    n_prompt_phonemes: list[int] | None = None,
+    use_cache: bool = True,
+) -> ARResult:
+    """Continue each prompt's first codebook until EOS or a guard stops it.
+
+    phonemes: per item [L_i] ids, prompt then target. prompt_codes: per item [Q, P_i] or [P_i]
+    (only the first codebook is used; P_i may be 0). n_prompt_phonemes: per item, how many of
+    the phonemes belong to the prompt, so the frame budget scales with the target's phonemes
+    only (default: all phonemes count). use_cache=False recomputes the full sequence each step
+    (the reference path the benchmark compares against).
+    """
+    s = settings or SamplingSettings()
+    c = model.config
+    was_training = model.training
+    model.eval()
+    device = model.head.weight.device
+    prompts = [p[0] if p.ndim == 2 else p for p in prompt_codes]
+    _check_inputs(phonemes, prompts, c.n_phonemes, c.codebook_size)
+    B = len(phonemes)
+    n_prompt_ph = n_prompt_phonemes or [0] * B
+    n_target = [max(1, len(ph) - n) for ph, n in zip(phonemes, n_prompt_ph)]
+    max_new, min_new = [], []
+    for nt, p in zip(n_target, prompts):
+        cap = math.ceil(s.max_frames_per_phoneme * nt)
+        if s.max_frames is not None:
+            cap = min(cap, s.max_frames)
+        cap = min(cap, c.max_frames - len(p))
+        if cap < 1:
+            raise ValueError(
+                f"prompt of {len(p)} frames leaves no room (max_frames={c.max_frames})"
+            )
+        max_new.append(cap)
+        min_new.append(min(cap, max(s.min_frames, math.ceil(s.min_frames_per_phoneme * nt))))
+    steps = max(max_new)
+    max_new_t = torch.tensor(max_new, device=device)
+    min_new_t = torch.tensor(min_new, device=device)
+
+    phon = _pad_1d(phonemes, c.phoneme_pad_id, device)
+    phon_lens = torch.tensor([len(p) for p in phonemes], device=device)
+    bos = torch.full((1,), c.bos_id, dtype=torch.long)
+    audio_seqs = [torch.cat([bos, p.long().cpu()]) for p in prompts]
+    audio_lens = torch.tensor([len(a) for a in audio_seqs], device=device)
+    gen = _generator(s.seed, device)
+
+    if use_cache:
+        audio = _pad_1d(audio_seqs, c.audio_pad_id, device)
+        model.setup_caches(B, phon.shape[1] + audio.shape[1] + steps)
+        logits = model.prefill(phon, phon_lens, audio, audio_lens)
+        positions = audio_lens.clone()
+    else:
+        audio = _pad_1d(audio_seqs, c.audio_pad_id, device, extra=steps)
+        cur_lens = audio_lens.clone()
+        rows = torch.arange(B, device=device)
+
+        def full_logits() -> Tensor:
+            T = int(cur_lens.max())
+            out = model(phon, phon_lens, audio[:, :T], cur_lens).logits
+            return out[rows, cur_lens - 1]
+
+        logits = full_logits()
+
+    out = torch.zeros(B, steps, dtype=torch.long, device=device)
+    lengths = torch.zeros(B, dtype=torch.long, device=device)
+    finished = torch.zeros(B, dtype=torch.bool, device=device)
+    hit_eos = torch.zeros(B, dtype=torch.bool, device=device)
+    last = torch.full((B,), -1, dtype=torch.long, device=device)
+    run = torch.zeros(B, dtype=torch.long, device=device)
+    W = s.repetition_window
+    for step in range(steps):
+        finished |= step >= max_new_t
+        logits = ban_tokens(logits, c.eos_id, step < min_new_t)
+        logits = ban_tokens(logits, last.clamp(min=0), run >= s.max_repeat_run)
+        if s.temperature == 0:
+            tok = greedy(logits)
+        else:
+            lo = max(0, step - W)
+            tok = repetition_aware_sample(
+                logits,
+                out[:, lo:step],
+                temperature=s.temperature,
+                top_k=s.top_k,
+                top_p=s.top_p,
+                threshold=s.repetition_threshold,
+                generator=gen,
+            )
+        is_eos = (tok == c.eos_id) & ~finished
+        hit_eos |= is_eos
+        active = ~finished & ~is_eos
+        finished |= is_eos
+        out[:, step] = tok
+        lengths += active.long()
+        run = torch.where(tok == last, run + 1, torch.ones_like(run))
+        last = tok
+        if bool(finished.all()) or step == steps - 1:
+            break
+        feed = torch.where(finished, torch.zeros_like(tok), tok)  # keep finished rows finite
+        if use_cache:
+            logits = model.decode_one(feed, positions.clamp(max=c.max_frames))
+            positions += 1
+        else:
+            audio[rows, cur_lens] = feed
+            cur_lens += 1
+            logits = full_logits()
+    model.train(was_training)
+    codes = [out[i, : int(lengths[i])].clone() for i in range(B)]
+    reasons = ["eos" if bool(hit_eos[i]) else "max_frames" for i in range(B)]
+    return ARResult(codes=codes, stop_reasons=reasons)
+
+
+@torch.inference_mode()
+def generate_nar(
+    model: NARModel,
+    phonemes: list[Tensor],
+    prompt_codes: list[Tensor],
+    first_codebook: list[Tensor],
+    *,
+    temperature: float = 0.0,
+    top_k: int = 0,
+    top_p: float = 1.0,
+    seed: int | None = 0,
+) -> list[Tensor]:
+    """Fill codebooks 2..Q of each target in Q-1 batched passes.
+
+    phonemes: per item [L_i] (prompt then target); prompt_codes: per item [Q, P_i];
+    first_codebook: per item [T_i] (the AR's output). temperature 0 is greedy.
+    Returns per item [Q, T_i]."""
+    c = model.config
+    Q, K = c.n_codebooks, c.codebook_size
+    was_training = model.training
+    model.eval()
+    device = model.heads.device
+    _check_inputs(phonemes, prompt_codes, c.n_phonemes, K)
+    for i, (pc, fc) in enumerate(zip(prompt_codes, first_codebook)):
+        if pc.ndim != 2 or pc.shape[0] != Q:
+            raise ValueError(f"item {i}: prompt codes must be [Q={Q}, P], got {tuple(pc.shape)}")
+        if fc.ndim != 1 or len(fc) == 0:
+            raise ValueError(f"item {i}: first codebook must be a non-empty [T] tensor")
+        if int(fc.min()) < 0 or int(fc.max()) >= K:
+            raise ValueError(f"item {i}: first-codebook codes outside [0, {K})")
+    B = len(phonemes)
+    gen = _generator(seed, device)
+    phon = _pad_1d(phonemes, c.phoneme_pad_id, device)
+    phon_lens = torch.tensor([len(p) for p in phonemes], device=device)
+    P = max(pc.shape[1] for pc in prompt_codes)
+    T = max(len(f) for f in first_codebook)
+    prompt = torch.full((B, Q, max(P, 1)), K, dtype=torch.long, device=device)
+    target = torch.full((B, Q, T), K, dtype=torch.long, device=device)
+    for i, (pc, fc) in enumerate(zip(prompt_codes, first_codebook)):
+        prompt[i, :, : pc.shape[1]] = pc.to(device)
+        target[i, 0, : len(fc)] = fc.to(device)
+    prompt_lens = torch.tensor([pc.shape[1] for pc in prompt_codes], device=device)
+    target_lens = torch.tensor([len(f) for f in first_codebook], device=device)
+    for stage in range(1, Q):
+        logits = model(phon, phon_lens, prompt, prompt_lens, target, target_lens, stage).logits
+        flat = logits.reshape(B * T, K)
+        if temperature == 0:
+            pick = greedy(flat)
+        else:
+            flat = top_p_filter(top_k_filter(apply_temperature(flat, temperature), top_k), top_p)
+            pick = sample_categorical(flat, gen)
+        target[:, stage] = pick.view(B, T)
+    model.train(was_training)
+    return [target[i, :, : len(f)].clone() for i, f in enumerate(first_codebook)]

@@ -1,0 +1,145 @@
+"""Transformer layers shared by the AR and NAR models, and the preallocated KV cache.
+
+Why an own compact block instead of transformers' Llama blocks: batch-1 AR decoding on a CPU is
+bound by per-step overhead as much as by memory bandwidth. HF's attention layers rebuild masks,
+go through cache objects with dynamic concatenation and apply rotary embeddings per layer, each
+a handful of small ops per token. Here one decode step per layer is about a dozen ops: a fused
+LayerNorm, one fused QKV projection, two in-place cache writes into a preallocated buffer,
+`F.scaled_dot_product_attention` over a view of the cache, and a GELU MLP. Positions are
+sinusoidal tables added once at the input (as in VALL-E) rather than rotary per layer, which
+saves about six ops per layer per token.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+
+def sinusoid_table(n_positions: int, dim: int) -> Tensor:
+    """[n_positions, dim] sine/cosine position table (Vaswani et al.)."""
+    pos = torch.arange(n_positions, dtype=torch.float32)[:, None]
+    freq = torch.exp(torch.arange(0, dim, 2, dtype=torch.float32) * (-math.log(10000.0) / dim))
+    table = torch.zeros(n_positions, dim)
+    table[:, 0::2] = torch.sin(pos * freq)
+    table[:, 1::2] = torch.cos(pos * freq)
+    return table
+
+
+@dataclass
+class KVCache:
+    """Preallocated keys and values for every layer, addressed by slot.
+
+    k, v: [n_layers, B, H, S_max, Dh]; valid: [B, S_max] marks slots that hold real tokens (a
+    padded prefill leaves invalid slots in the middle, which attention must skip).
+    `length` is the next free slot; every item of the batch writes the same slot per step.
+    `dense` is True while no slot is invalid, so a step can skip the mask entirely.
+    """
+
+    k: Tensor
+    v: Tensor
+    valid: Tensor
+    length: int = 0
+    dense: bool = True
+
+    @classmethod
+    def allocate(
+        cls, n_layers: int, batch: int, n_heads: int, max_len: int, head_dim: int, like: Tensor
+    ) -> KVCache:
+        shape = (n_layers, batch, n_heads, max_len, head_dim)
+        return cls(
+            k=torch.zeros(shape, dtype=like.dtype, device=like.device),
+            v=torch.zeros(shape, dtype=like.dtype, device=like.device),
+            valid=torch.zeros(batch, max_len, dtype=torch.bool, device=like.device),
+        )
+
+    @property
+    def max_len(self) -> int:
+        return self.k.shape[3]
+
+
+class SelfAttention(nn.Module):
+    def __init__(self, d_model: int, n_heads: int, dropout: float) -> None:
+        super().__init__()
+        self.n_heads = n_heads
+        self.head_dim = d_model // n_heads
+        self.qkv = nn.Linear(d_model, 3 * d_model)
+        self.out = nn.Linear(d_model, d_model)
+        self.dropout = dropout
+
+    def forward(
+        self,
+        x: Tensor,
+        mask: Tensor | None,
+        cache: KVCache | None = None,
+        layer: int = 0,
+        start: int = 0,
+    ) -> Tensor:
+        """x: [B, T, D]; mask: bool [B or 1, 1, T, S] (True = may attend) or None.
+
+        With a cache, x's keys/values are written to slots start..start+T and attention runs
+        over slots 0..start+T.
+        """
+        B, T, D = x.shape
+        q, k, v = self.qkv(x).view(B, T, 3, self.n_heads, self.head_dim).permute(2, 0, 3, 1, 4)
+        if cache is not None:
+            end = start + T
+            cache.k[layer, :, :, start:end] = k
+            cache.v[layer, :, :, start:end] = v
+            k = cache.k[layer, :, :, :end]
+            v = cache.v[layer, :, :, :end]
+        y = F.scaled_dot_product_attention(
+            q, k, v, attn_mask=mask, dropout_p=self.dropout if self.training else 0.0
+        )
+        return self.out(y.transpose(1, 2).reshape(B, T, D))
+
+
+class Block(nn.Module):
+    """Pre-norm transformer block. With `adaptive`, the LayerNorms take scale and shift from a
+    conditioning vector (adaptive layer norm, the NAR's stage conditioning)."""
+
+    def __init__(
+        self, d_model: int, n_heads: int, d_ffn: int, dropout: float, adaptive: bool = False
+    ) -> None:
+        super().__init__()
+        self.adaptive = adaptive
+        self.norm1 = nn.LayerNorm(d_model, elementwise_affine=not adaptive)
+        self.norm2 = nn.LayerNorm(d_model, elementwise_affine=not adaptive)
+        self.attn = SelfAttention(d_model, n_heads, dropout)
+        self.fc1 = nn.Linear(d_model, d_ffn)
+        self.fc2 = nn.Linear(d_ffn, d_model)
+        self.drop = nn.Dropout(dropout)
+
+    def forward(
+        self,
+        x: Tensor,
+        mask: Tensor | None,
+        cond: Tensor | None = None,
+        cache: KVCache | None = None,
+        layer: int = 0,
+        start: int = 0,
+    ) -> Tensor:
+        """x: [B, T, D]; cond: [B, 1, 4D] scale/shift pairs for the two norms when adaptive."""
+        if self.adaptive:
+            s1, b1, s2, b2 = cond.chunk(4, dim=-1)
+            h = self.norm1(x) * (1 + s1) + b1
+        else:
+            h = self.norm1(x)
+        x = x + self.drop(self.attn(h, mask, cache, layer, start))
+        h = self.norm2(x) * (1 + s2) + b2 if self.adaptive else self.norm2(x)
+        return x + self.drop(self.fc2(self.drop(F.gelu(self.fc1(h)))))
+
+
+def init_weights(module: nn.Module) -> None:
+    """GPT-2 style init: small normal weights make the untrained model's logits near-uniform."""
+    for m in module.modules():
+        if isinstance(m, nn.Linear):
+            nn.init.normal_(m.weight, std=0.02)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.Embedding):
+            nn.init.normal_(m.weight, std=0.02)

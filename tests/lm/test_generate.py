@@ -1,0 +1,129 @@
+import pytest
+import torch
+from echovox.lm.ar import ARModel
+from echovox.lm.generate import SamplingSettings, generate_ar, generate_nar
+from echovox.lm.nar import NARModel
+
+V, K, Q = 40, 32, 4
+
+
+def _items():
+    g = torch.Generator().manual_seed(1)
+    phonemes = [torch.randint(1, V, (n,), generator=g) for n in (5, 11, 8)]
+    prompts = [torch.randint(0, K, (Q, p), generator=g) for p in (6, 2, 9)]
+    return phonemes, prompts
+
+
+def test_batched_greedy_equals_unbatched(ar_config):
+    model = ARModel(ar_config)
+    phonemes, prompts = _items()
+    s = SamplingSettings(temperature=0, max_frames=25, min_frames=0, min_frames_per_phoneme=0)
+    batched = generate_ar(model, phonemes, prompts, s)
+    for i in range(3):
+        alone = generate_ar(model, phonemes[i : i + 1], prompts[i : i + 1], s)
+        assert torch.equal(batched.codes[i], alone.codes[0])
+        assert batched.stop_reasons[i] == alone.stop_reasons[0]
+
+
+def test_cached_and_full_recompute_generation_agree(ar_config):
+    model = ARModel(ar_config)
+    phonemes, prompts = _items()
+    s = SamplingSettings(temperature=0, max_frames=20)
+    a = generate_ar(model, phonemes, prompts, s)
+    b = generate_ar(model, phonemes, prompts, s, use_cache=False)
+    assert all(torch.equal(x, y) for x, y in zip(a.codes, b.codes))
+
+
+def test_seeds_make_sampling_reproducible(ar_config):
+    model = ARModel(ar_config)
+    phonemes, prompts = _items()
+    s = SamplingSettings(temperature=1.0, top_k=10, max_frames=30, seed=7)
+    a = generate_ar(model, phonemes, prompts, s)
+    b = generate_ar(model, phonemes, prompts, s)
+    c = generate_ar(model, phonemes, prompts, SamplingSettings(top_k=10, max_frames=30, seed=8))
+    assert all(torch.equal(x, y) for x, y in zip(a.codes, b.codes))
+    assert not all(torch.equal(x, y) for x, y in zip(a.codes, c.codes))
+
+
+def _never_eos(model: ARModel) -> ARModel:
+    eos = model.config.eos_id
+
+    def no_eos(module, args, out):
+        out[..., eos] = -1e9
+        return out
+
+    model.head.register_forward_hook(no_eos)
+    return model
+
+
+def test_guards_stop_a_model_that_never_emits_eos(ar_config):
+    model = _never_eos(ARModel(ar_config))
+    phonemes, prompts = _items()
+    s = SamplingSettings(temperature=0, max_frames_per_phoneme=3.0)
+    out = generate_ar(model, phonemes, prompts, s)
+    assert out.stop_reasons == ["max_frames"] * 3
+    assert [len(c) for c in out.codes] == [15, 33, 24]  # 3 frames per (all-target) phoneme
+    out = generate_ar(model, phonemes, prompts, s, n_prompt_phonemes=[2, 1, 8])
+    assert [len(c) for c in out.codes] == [9, 30, 3]  # only target phonemes count
+
+
+def test_repeat_run_cap_breaks_loops(ar_config):
+    model = _never_eos(ARModel(ar_config))
+    with torch.no_grad():  # a model that always prefers code 3
+        model.head.weight.zero_()
+        model.head.bias = None
+        model.head.weight[3, 0] = 1.0
+        model.norm.bias.zero_()
+        model.norm.bias[0] = 5.0
+        model.norm.weight.zero_()
+    phonemes, prompts = _items()
+    s = SamplingSettings(temperature=0, max_frames=40, max_repeat_run=4)
+    out = generate_ar(model, phonemes[:1], prompts[:1], s)
+    codes = out.codes[0].tolist()
+    runs, cur = [], 1
+    for a, b in zip(codes, codes[1:]):
+        cur = cur + 1 if a == b else 1
+        runs.append(cur)
+    assert max(runs) == 4 and len(codes) == 40
+
+
+def test_min_frames_bans_early_eos(ar_config):
+    model = ARModel(ar_config)
+    with torch.no_grad():  # a model that always wants EOS
+        model.head.weight.zero_()
+        model.norm.weight.zero_()
+        model.norm.bias.fill_(1.0)
+        model.head.weight[model.config.eos_id] = 1.0
+    phonemes, prompts = _items()
+    s = SamplingSettings(temperature=0, min_frames=7, min_frames_per_phoneme=0)
+    out = generate_ar(model, phonemes, prompts, s)
+    assert [len(c) for c in out.codes] == [7, 7, 7]
+    assert out.stop_reasons == ["eos"] * 3
+
+
+def test_generate_rejects_bad_input(ar_config):
+    model = ARModel(ar_config)
+    phonemes, prompts = _items()
+    with pytest.raises(ValueError, match="codebook"):
+        generate_ar(model, phonemes[:1], [torch.full((Q, 3), K)])
+    with pytest.raises(ValueError, match="phoneme ids"):
+        generate_ar(model, [torch.tensor([V])], prompts[:1])
+    with pytest.raises(ValueError, match="one prompt per item"):
+        generate_ar(model, phonemes, prompts[:1])
+    with pytest.raises(ValueError, match="temperature"):
+        SamplingSettings(temperature=-1)
+
+
+def test_nar_fills_all_codebooks_and_keeps_the_first(nar_config):
+    model = NARModel(nar_config)
+    phonemes, prompts = _items()
+    first = [torch.randint(0, K, (n,)) for n in (7, 3, 12)]
+    out = generate_nar(model, phonemes, prompts, first)
+    for o, f in zip(out, first):
+        assert o.shape == (Q, len(f))
+        assert torch.equal(o[0], f)
+        assert int(o.max()) < K and int(o.min()) >= 0
+    alone = generate_nar(model, phonemes[1:2], prompts[1:2], first[1:2])
+    assert torch.equal(alone[0], out[1])
+    with pytest.raises(ValueError, match="Q=4"):
+        generate_nar(model, phonemes[:1], [prompts[0][:2]], first[:1])
