@@ -1,0 +1,161 @@
+"""`echovox codec ...` subcommands. Heavy imports live inside the functions so that
+`echovox --help` stays fast."""
+
+from __future__ import annotations
+
+
+def train(
+    config_file: str,
+    max_steps: int | None = None,
+    accelerator: str | None = None,
+    devices: str | None = None,
+    strategy: str | None = None,
+    precision: str | None = None,
+    ckpt_path: str | None = None,
+    out_dir: str | None = None,
+    train_dir: str | None = None,
+    val_dir: str | None = None,
+    torch_threads: int | None = None,
+) -> str:
+    """Train an RVQ codec from a YAML run config (see codec/train_tiny.yaml).
+
+    Args:
+        config_file: YAML run config with model/train/data/trainer sections.
+        max_steps: generator steps (overrides trainer.max_steps).
+        accelerator: Lightning accelerator: cpu, gpu or auto.
+        devices: device count or list, e.g. 1, 2 or auto.
+        strategy: Lightning strategy, e.g. ddp.
+        precision: 32-true, or bf16-mixed on a GPU.
+        ckpt_path: Lightning checkpoint to resume from (e.g. OUT/checkpoints/last.ckpt).
+        out_dir: where checkpoints, logs and the exported model (OUT/model) go.
+        train_dir: folder of training audio (overrides data.train_dir).
+        val_dir: folder of validation audio (overrides data.val_dir).
+        torch_threads: CPU threads for torch (0: default).
+    """
+    from .training import RunConfig
+    from .training import train as fit
+
+    run = RunConfig.from_yaml(config_file)
+    overrides = {
+        "max_steps": max_steps,
+        "accelerator": accelerator,
+        "devices": int(devices) if devices and devices.isdigit() else devices,
+        "strategy": strategy,
+        "precision": precision,
+        "torch_threads": torch_threads,
+    }
+    for k, v in overrides.items():
+        if v is not None:
+            setattr(run.trainer, k, v)
+    if out_dir is not None:
+        run.out_dir = out_dir
+    if train_dir is not None:
+        run.data.train_dir = train_dir
+    if val_dir is not None:
+        run.data.val_dir = val_dir
+    exported = fit(run, ckpt_path=ckpt_path)
+    print(f"exported codec: {exported}")
+    return str(exported)
+
+
+def encode(input: str, output: str, model: str, n_q: int | None = None) -> str:
+    """Encode an audio file to codes (.npz: codes [Q, T], sample_rate, frame_rate, model).
+
+    Args:
+        input: audio file (any sample rate and channel count; resampled for the codec).
+        output: .npz file to write.
+        model: codec checkpoint directory or "facebook/encodec_24khz".
+        n_q: number of codebooks (default: all).
+    """
+    from pathlib import Path
+
+    import numpy as np
+    import soundfile as sf
+
+    from echovox.audio import AudioError
+
+    from .base import Codec
+
+    codec = Codec.from_pretrained(model)
+    try:
+        audio, sr = sf.read(input, dtype="float32")
+    except Exception as err:  # soundfile raises several types for unreadable files
+        raise AudioError(f"cannot read audio file {input}: {err}") from err
+    codes = codec.encode_audio(audio, sr, n_q=n_q)[0]
+    out = Path(output)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    np.savez(
+        out,
+        codes=codes.numpy().astype(np.int32),
+        sample_rate=codec.sample_rate,
+        frame_rate=codec.frame_rate,
+        codebook_size=codec.codebook_size,
+        n_samples=int(round(len(audio) / sr * codec.sample_rate)),
+        model=str(model),
+    )
+    print(f"{input} -> {out}: {codes.shape[0]} codebooks x {codes.shape[1]} frames")
+    return str(out)
+
+
+def decode(input: str, output: str, model: str | None = None) -> str:
+    """Decode a .npz written by `echovox codec encode` back to audio.
+
+    Args:
+        input: .npz file with `codes` [Q, T].
+        output: audio file to write (.wav or .flac).
+        model: codec checkpoint (default: the one recorded in the .npz).
+    """
+    import numpy as np
+    import torch
+
+    from echovox.audio import save_audio
+
+    from .base import Codec
+
+    # allow_pickle=False: the file is user input, and loading must never unpickle
+    with np.load(input, allow_pickle=False) as z:
+        if "codes" not in z:
+            raise ValueError(f"{input} has no 'codes' array; was it written by `codec encode`?")
+        codes = torch.from_numpy(z["codes"].astype(np.int64))
+        n_samples = int(z["n_samples"]) if "n_samples" in z else None
+        model = model or (str(z["model"]) if "model" in z else None)
+    if model is None:
+        raise ValueError(f"{input} records no model; pass --model")
+    if codes.dim() != 2:
+        raise ValueError(f"codes in {input} must be [Q, T], got {tuple(codes.shape)}")
+    codec = Codec.from_pretrained(model)
+    wav = codec.decode(codes[None])[0, 0].cpu().numpy()
+    if n_samples is not None:
+        wav = wav[:n_samples]
+    save_audio(output, wav, codec.sample_rate)
+    print(f"{input} -> {output}: {len(wav) / codec.sample_rate:.2f} s at {codec.sample_rate} Hz")
+    return output
+
+
+def eval(
+    model: str,
+    audio_dir: str,
+    out_dir: str = "exp/codec_eval",
+    n_q: list[int] | None = None,
+    opus: bool = True,
+    max_files: int | None = None,
+    max_seconds: float | None = None,
+) -> None:
+    """Codec quality at every codebook count (mel distance, SI-SDR, STOI, PESQ-WB, bitrate,
+    codebook use) beside Opus at the matching bitrate; writes codec_eval.json and .md.
+
+    Args:
+        model: codec checkpoint directory or "facebook/encodec_24khz".
+        audio_dir: folder of audio files (searched recursively).
+        out_dir: where codec_eval.json and codec_eval.md go.
+        n_q: codebook counts to test (default: 1..N).
+        opus: also run Opus (opus-tools) at each bitrate; its floor is 6 kbit/s.
+        max_files: use at most this many files.
+        max_seconds: use at most this many seconds of each file.
+    """
+    from .evaluate import run_eval
+
+    run_eval(model, audio_dir, out_dir, n_q, opus, max_files, max_seconds)
+
+
+COMMANDS = {"train": train, "encode": encode, "decode": decode, "eval": eval}

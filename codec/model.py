@@ -1,0 +1,113 @@
+"""Our trainable SoundStream/EnCodec-style codec: SEANet encoder, RVQ, SEANet decoder."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import Tensor
+from torch.nn.utils import parametrize
+
+from echovox.checkpoint import CheckpointError, load_weights, read_json, save_weights, write_json
+
+from .base import Codec
+from .config import CodecConfig
+from .nn.seanet import SEANetDecoder, SEANetEncoder
+from .quantizer import ResidualVectorQuantizer
+
+WEIGHTS_NAME = "model.safetensors"
+
+
+@dataclass
+class CodecOutput:
+    audio: Tensor  # [B, 1, S] reconstruction, trimmed to the input length
+    codes: Tensor  # [B, Q, T]
+    commitment_loss: Tensor  # scalar
+    n_q: Tensor  # [B] codebooks used per item (random under quantizer dropout)
+
+
+class RVQCodec(Codec):
+    def __init__(self, config: CodecConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.sample_rate = config.sample_rate
+        self.frame_rate = config.frame_rate
+        self.n_codebooks = config.n_codebooks
+        self.codebook_size = config.codebook_size
+        self.chunk_seconds = config.chunk_seconds
+        self.chunk_context_seconds = config.chunk_context_seconds
+        trunk = {
+            "channels": config.channels,
+            "dim": config.dim,
+            "strides": config.strides,
+            "n_residual_layers": config.n_residual_layers,
+            "kernel_size": config.kernel_size,
+            "last_kernel_size": config.last_kernel_size,
+            "residual_kernel_size": config.residual_kernel_size,
+            "dilation_base": config.dilation_base,
+            "compress": config.compress,
+            "lstm_layers": config.lstm_layers,
+            "causal": config.causal,
+            "pad_mode": config.pad_mode,
+        }
+        self.encoder = SEANetEncoder(**trunk)
+        self.quantizer = ResidualVectorQuantizer(
+            dim=config.dim,
+            n_codebooks=config.n_codebooks,
+            codebook_size=config.codebook_size,
+            decay=config.ema_decay,
+            kmeans_iters=config.kmeans_iters,
+            dead_code_ratio=config.dead_code_ratio,
+            quantizer_dropout=config.quantizer_dropout,
+        )
+        self.decoder = SEANetDecoder(**trunk)
+
+    @property
+    def hop_length(self) -> int:
+        return self.config.hop_length
+
+    def forward(self, wav: Tensor, n_q: int | None = None) -> CodecOutput:
+        """Training/analysis pass. wav [B, 1, S] -> CodecOutput (audio [B, 1, S])."""
+        latent = self.encoder(wav)  # [B, D, T]
+        q = self.quantizer(latent, n_q=n_q)
+        audio = self.decoder(q.quantized)[..., : wav.shape[-1]]
+        return CodecOutput(audio=audio, codes=q.codes, commitment_loss=q.commitment_loss, n_q=q.n_q)
+
+    def _encode_frames(self, wav: Tensor, n_q: int) -> Tensor:
+        # cached(): weight norm is recomputed once per call instead of once per conv call
+        with parametrize.cached():
+            return self.quantizer.encode(self.encoder(wav), n_q)
+
+    @torch.inference_mode()
+    def decode(self, codes: Tensor) -> Tensor:
+        codes = self.check_codes(codes).to(self.device)
+        with parametrize.cached():
+            return self.decoder(self.quantizer.decode(codes)).float()
+
+    # persistence ---------------------------------------------------------------------------
+    def save_pretrained(self, directory: str | Path) -> Path:
+        from echovox import __version__
+
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        save_weights(self, directory / WEIGHTS_NAME)
+        write_json(
+            directory / "config.json",
+            {"codec_type": "rvq", "echovox_version": __version__, "config": self.config.to_dict()},
+        )
+        return directory
+
+    @classmethod
+    def load_directory(cls, directory: str | Path) -> RVQCodec:
+        directory = Path(directory)
+        meta = read_json(directory / "config.json")
+        if meta.get("codec_type") != "rvq" or "config" not in meta:
+            raise CheckpointError(f"{directory} is not an echovox RVQ codec checkpoint")
+        try:
+            config = CodecConfig.from_dict(meta["config"])
+        except (TypeError, ValueError) as err:
+            raise CheckpointError(f"{directory}/config.json: {err}") from err
+        model = cls(config)
+        load_weights(model, directory / WEIGHTS_NAME)
+        return model.eval()

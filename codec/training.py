@@ -1,0 +1,445 @@
+"""Lightning training for the RVQ codec: data, the LightningModule and the run configuration.
+
+The model (`RVQCodec`) knows nothing of Lightning; this module wraps it with the GAN loop:
+reconstruction-only warm-up, then alternating discriminator and generator steps with the
+EnCodec loss balancer.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+from torch.utils.data import DataLoader, Dataset
+
+from echovox.audio import AudioError, load_audio
+
+from .config import CodecConfig
+from .discriminators import CombinedDiscriminator
+from .losses import (
+    Balancer,
+    MultiScaleMelLoss,
+    discriminator_loss,
+    feature_matching_loss,
+    generator_adversarial_loss,
+)
+from .metrics import si_sdr
+from .model import RVQCodec
+
+AUDIO_SUFFIXES = (".wav", ".flac", ".ogg")
+
+
+@dataclass
+class TrainConfig:
+    """Optimisation and loss settings (the model has its own `CodecConfig`)."""
+
+    lr: float = 3e-4
+    disc_lr: float = 3e-4
+    betas: tuple[float, float] = (0.5, 0.9)
+    # generator steps of reconstruction-only training before the discriminators start: a CPU
+    # run gets few GAN steps, and a discriminator facing a random decoder learns nothing useful
+    warmup_steps: int = 1000
+    adversarial_loss: str = "hinge"  # or "lsgan"
+    # loss weights (EnCodec: l1 0.1, mel 1, adversarial 3, feature matching 3)
+    l1_weight: float = 0.1
+    mel_weight: float = 1.0
+    adv_weight: float = 3.0
+    fm_weight: float = 3.0
+    commitment_weight: float = 1.0  # added directly, not balanced: it does not touch the output
+    balancer: bool = True
+    balancer_total_norm: float = 1.0
+    balancer_ema_decay: float = 0.999
+    mel_n_ffts: tuple[int, ...] = (256, 512, 1024, 2048)
+    n_mels: int = 64
+    stft_disc_n_ffts: tuple[int, ...] = (1024, 2048, 512)
+    stft_disc_channels: int = 32
+    periods: tuple[int, ...] = (2, 3, 5, 7, 11)
+    period_channels: int = 32
+    period_max_channels: int = 1024
+    log_utilisation_every: int = 50
+
+
+@dataclass
+class DataConfig:
+    train_dir: str = "data/codec/train"
+    val_dir: str | None = None
+    segment_seconds: float = 1.0
+    batch_size: int = 8
+    num_workers: int = 0
+    items_per_epoch: int = 2000
+    val_items: int = 16
+    val_segment_seconds: float = 3.0
+
+
+@dataclass
+class TrainerConfig:
+    max_steps: int = 10_000  # generator steps (see `lightning_max_steps`)
+    accelerator: str = "auto"
+    devices: Any = "auto"
+    strategy: str = "auto"  # "ddp" for several GPUs
+    precision: str = "32-true"  # "bf16-mixed" on a GPU
+    log_every_n_steps: int = 50
+    val_every_n_steps: int = 500
+    ckpt_every_n_steps: int = 500
+    torch_threads: int = 0  # 0: leave torch's default
+
+
+@dataclass
+class RunConfig:
+    model: CodecConfig = field(default_factory=lambda: CodecConfig.from_name("tiny"))
+    train: TrainConfig = field(default_factory=TrainConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    trainer: TrainerConfig = field(default_factory=TrainerConfig)
+    out_dir: str = "exp/codec"
+    seed: int = 0
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> RunConfig:
+        d = dict(d or {})
+        known = {"model", "train", "data", "trainer", "out_dir", "seed"}
+        if set(d) - known:
+            raise ValueError(f"unknown top-level keys in run config: {sorted(set(d) - known)}")
+        model = dict(d.get("model") or {})
+        preset = model.pop("preset", "tiny")
+        overrides = dict(model.pop("overrides", None) or {})
+        overrides.update(model)
+        try:
+            mcfg = CodecConfig.from_name(preset, **overrides)
+        except TypeError as err:
+            raise ValueError(f"model: {err}") from err
+        return cls(
+            model=mcfg,
+            train=_build(TrainConfig, d.get("train"), "train"),
+            data=_build(DataConfig, d.get("data"), "data"),
+            trainer=_build(TrainerConfig, d.get("trainer"), "trainer"),
+            out_dir=str(d.get("out_dir", "exp/codec")),
+            seed=int(d.get("seed", 0)),
+        )
+
+    @classmethod
+    def from_yaml(cls, path: str | Path) -> RunConfig:
+        import yaml
+
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"no such config file: {path}")
+        return cls.from_dict(yaml.safe_load(path.read_text()) or {})
+
+
+def _build(cls, d: dict | None, what: str):
+    d = dict(d or {})
+    names = {f.name for f in dataclasses.fields(cls)}
+    if set(d) - names:
+        raise ValueError(f"{what}: unknown keys {sorted(set(d) - names)}; known: {sorted(names)}")
+    for f in dataclasses.fields(cls):
+        if f.name in d and isinstance(d[f.name], list):
+            d[f.name] = tuple(d[f.name])
+    return cls(**d)
+
+
+def lightning_max_steps(generator_steps: int, warmup_steps: int) -> int:
+    """Lightning counts every optimizer step: 1 per batch during warm-up (generator only),
+    2 after it (discriminator + generator). This turns generator steps into Lightning's count."""
+    if generator_steps <= warmup_steps:
+        return generator_steps
+    return 2 * generator_steps - warmup_steps
+
+
+# data ----------------------------------------------------------------------------------------
+def list_audio(root: str | Path) -> list[Path]:
+    root = Path(root)
+    if not root.is_dir():
+        raise FileNotFoundError(f"audio folder not found: {root}")
+    files = sorted(p for p in root.rglob("*") if p.suffix.lower() in AUDIO_SUFFIXES)
+    if not files:
+        raise AudioError(f"no audio files ({', '.join(AUDIO_SUFFIXES)}) under {root}")
+    return files
+
+
+class AudioSegments(Dataset):
+    """Fixed-length segments [1, S] from a folder of audio files.
+
+    Training (`random_crop=True`): each item is a random file (weighted by duration) at a
+    random offset, so an epoch is `items` draws. Evaluation: the first segment of each file.
+    Files are read span by span, so corpus size is not bounded by memory."""
+
+    def __init__(
+        self,
+        root: str | Path,
+        sample_rate: int,
+        segment_seconds: float,
+        items: int | None = None,
+        random_crop: bool = True,
+    ) -> None:
+        import soundfile as sf
+
+        self.files = list_audio(root)
+        self.durations = np.array([sf.info(str(p)).duration for p in self.files])
+        self.sample_rate = sample_rate
+        self.segment = int(segment_seconds * sample_rate)
+        self.random_crop = random_crop
+        self.items = items if items is not None else len(self.files)
+        self.weights = self.durations / self.durations.sum()
+
+    def __len__(self) -> int:
+        return self.items
+
+    def __getitem__(self, i: int) -> Tensor:
+        seg_s = self.segment / self.sample_rate
+        if self.random_crop:
+            rng = np.random.default_rng((torch.initial_seed() + i * 7919) % 2**32)
+            k = int(rng.choice(len(self.files), p=self.weights))
+            start = float(rng.uniform(0, max(0.0, self.durations[k] - seg_s)))
+        else:
+            k, start = i % len(self.files), 0.0
+        wav = load_audio(self.files[k], self.sample_rate, start=start, end=start + seg_s)
+        wav = wav[: self.segment]
+        if wav.size < self.segment:
+            wav = np.pad(wav, (0, self.segment - wav.size))
+        return torch.from_numpy(np.ascontiguousarray(wav))[None]
+
+
+class CodecDataModule(L.LightningDataModule):
+    def __init__(self, cfg: DataConfig, sample_rate: int) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.sample_rate = sample_rate
+
+    def train_dataloader(self) -> DataLoader:
+        ds = AudioSegments(
+            self.cfg.train_dir, self.sample_rate, self.cfg.segment_seconds, self.cfg.items_per_epoch
+        )
+        return DataLoader(
+            ds,
+            batch_size=self.cfg.batch_size,
+            shuffle=True,
+            num_workers=self.cfg.num_workers,
+            drop_last=True,
+            persistent_workers=self.cfg.num_workers > 0,
+        )
+
+    def val_dataloader(self) -> DataLoader | list:
+        if not self.cfg.val_dir:
+            return []
+        ds = AudioSegments(
+            self.cfg.val_dir, self.sample_rate, self.cfg.val_segment_seconds, random_crop=False
+        )
+        ds.items = min(len(ds.files), self.cfg.val_items)
+        return DataLoader(ds, batch_size=min(4, self.cfg.val_items), num_workers=0)
+
+
+# module --------------------------------------------------------------------------------------
+class CodecLightningModule(L.LightningModule):
+    """GAN training of an `RVQCodec` with manual optimisation (two optimizers)."""
+
+    def __init__(self, model_config: CodecConfig, train_config: TrainConfig) -> None:
+        super().__init__()
+        self.automatic_optimization = False
+        self.model_config = model_config
+        self.cfg = train_config
+        self.model = RVQCodec(model_config)
+        sr = model_config.sample_rate
+        self.discriminator = CombinedDiscriminator(
+            stft_n_ffts=train_config.stft_disc_n_ffts,
+            stft_channels=train_config.stft_disc_channels,
+            periods=train_config.periods,
+            period_channels=train_config.period_channels,
+            period_max_channels=train_config.period_max_channels,
+        )
+        self.mel_loss = MultiScaleMelLoss(sr, train_config.mel_n_ffts, train_config.n_mels)
+        self.balancer = Balancer(
+            {
+                "l1": train_config.l1_weight,
+                "mel": train_config.mel_weight,
+                "adv": train_config.adv_weight,
+                "fm": train_config.fm_weight,
+            },
+            total_norm=train_config.balancer_total_norm,
+            ema_decay=train_config.balancer_ema_decay,
+        )
+        # generator steps taken; saved in checkpoints so warm-up survives a resume
+        self.register_buffer("gen_steps", torch.zeros((), dtype=torch.long))
+
+    def configure_optimizers(self):
+        opt_g = torch.optim.Adam(self.model.parameters(), lr=self.cfg.lr, betas=self.cfg.betas)
+        opt_d = torch.optim.Adam(
+            self.discriminator.parameters(), lr=self.cfg.disc_lr, betas=self.cfg.betas
+        )
+        return [opt_g, opt_d]
+
+    @property
+    def adversarial(self) -> bool:
+        return int(self.gen_steps) >= self.cfg.warmup_steps
+
+    def generator_losses(self, wav: Tensor, fake: Tensor, adversarial: bool) -> dict[str, Tensor]:
+        losses = {"l1": F.l1_loss(fake.float(), wav.float()), "mel": self.mel_loss(fake, wav)}
+        if adversarial:
+            with torch.no_grad():
+                real = self.discriminator(wav)
+            out = self.discriminator(fake)
+            losses["adv"] = generator_adversarial_loss(out.logits, self.cfg.adversarial_loss)
+            losses["fm"] = feature_matching_loss(real.features, out.features)
+        return losses
+
+    def training_step(self, batch: Tensor, batch_idx: int) -> None:
+        opt_g, opt_d = self.optimizers()
+        wav = batch
+        out = self.model(wav)
+        fake = out.audio
+        adversarial = self.adversarial
+        logs: dict[str, Any] = {}
+
+        if adversarial:
+            d_real = self.discriminator(wav)
+            d_fake = self.discriminator(fake.detach())
+            loss_d = discriminator_loss(d_real.logits, d_fake.logits, self.cfg.adversarial_loss)
+            opt_d.zero_grad(set_to_none=True)
+            self.manual_backward(loss_d)
+            opt_d.step()
+            logs["train/d_loss"] = loss_d.detach()
+
+        losses = self.generator_losses(wav, fake, adversarial)
+        if self.cfg.balancer:
+            grad = self.balancer(losses, fake)
+            surrogate = (fake * grad.detach()).sum()  # d(surrogate)/d(fake) = balanced gradient
+        else:
+            w = self.balancer.weights
+            surrogate = sum(w[k] * v for k, v in losses.items())
+        total = surrogate + self.cfg.commitment_weight * out.commitment_loss
+        opt_g.zero_grad(set_to_none=True)
+        self.manual_backward(total)
+        opt_g.step()
+        self.gen_steps += 1
+
+        for k, v in losses.items():
+            logs[f"train/{k}"] = v.detach()
+        logs["train/commitment"] = out.commitment_loss.detach()
+        self.log_dict(logs, prog_bar=False, on_step=True, batch_size=wav.shape[0])
+        self.log("mel", losses["mel"].detach(), prog_bar=True, on_step=True, logger=False)
+        if int(self.gen_steps) % self.cfg.log_utilisation_every == 0:
+            self.log_dict(self.utilisation_logs(), on_step=True, batch_size=wav.shape[0])
+
+    def utilisation_logs(self) -> dict[str, float]:
+        """Per-codebook perplexity and dead fraction from the EMA usage statistics."""
+        logs = {}
+        for i, u in enumerate(self.model.quantizer.utilisation()):
+            logs[f"codebook/{i}/perplexity"] = u["perplexity"]
+            logs[f"codebook/{i}/dead_fraction"] = u["dead_fraction"]
+        return logs
+
+    def validation_step(self, batch: Tensor, batch_idx: int) -> None:
+        out = self.model(batch)
+        one = self.model(batch, n_q=1)
+        self.log_dict(
+            {
+                "val/mel": self.mel_loss(out.audio, batch),
+                "val/si_sdr": si_sdr(out.audio, batch).mean(),
+                "val/si_sdr_1q": si_sdr(one.audio, batch).mean(),
+            },
+            batch_size=batch.shape[0],
+            prog_bar=True,
+        )
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        checkpoint["balancer"] = self.balancer.state_dict()
+        checkpoint["model_config"] = self.model_config.to_dict()
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        self.balancer.load_state_dict(checkpoint.get("balancer", {}))
+
+
+class ExportCallback(L.Callback):
+    """Writes the bare codec (safetensors + config.json) next to Lightning's checkpoints."""
+
+    def __init__(self, directory: Path, every_n_steps: int) -> None:
+        self.directory = Path(directory)
+        self.every = max(1, every_n_steps)
+
+    def _export(self, pl_module: CodecLightningModule, trainer: L.Trainer) -> None:
+        if trainer.is_global_zero:
+            pl_module.model.save_pretrained(self.directory)
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        if int(pl_module.gen_steps) % self.every == 0:
+            self._export(pl_module, trainer)
+
+    def on_train_end(self, trainer, pl_module) -> None:
+        self._export(pl_module, trainer)
+
+
+def train(run: RunConfig, ckpt_path: str | None = None) -> Path:
+    """Fit a codec; returns the directory of the exported model (out_dir/model)."""
+    from lightning.pytorch.callbacks import ModelCheckpoint, TQDMProgressBar
+    from lightning.pytorch.loggers import CSVLogger
+
+    if run.trainer.torch_threads:
+        torch.set_num_threads(run.trainer.torch_threads)
+    L.seed_everything(run.seed, workers=True)
+    random.seed(run.seed)
+    out = Path(run.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    from echovox.checkpoint import write_json
+
+    write_json(
+        out / "run_config.json",
+        {
+            "model": run.model.to_dict(),
+            "train": dataclasses.asdict(run.train),
+            "data": dataclasses.asdict(run.data),
+            "trainer": dataclasses.asdict(run.trainer),
+            "seed": run.seed,
+        },
+    )
+    module = CodecLightningModule(run.model, run.train)
+    data = CodecDataModule(run.data, run.model.sample_rate)
+    lsteps = lightning_max_steps(run.trainer.max_steps, run.train.warmup_steps)
+    has_val = bool(run.data.val_dir)
+    trainer = L.Trainer(
+        default_root_dir=str(out),
+        max_steps=lsteps,
+        max_epochs=-1,
+        accelerator=run.trainer.accelerator,
+        devices=run.trainer.devices,
+        strategy=run.trainer.strategy,
+        precision=run.trainer.precision,
+        log_every_n_steps=run.trainer.log_every_n_steps,
+        val_check_interval=run.trainer.val_every_n_steps if has_val else None,
+        check_val_every_n_epoch=None,
+        limit_val_batches=1.0 if has_val else 0,
+        num_sanity_val_steps=0,
+        logger=CSVLogger(str(out), name="logs"),
+        callbacks=[
+            ModelCheckpoint(
+                dirpath=str(out / "checkpoints"),
+                every_n_train_steps=max(1, run.trainer.ckpt_every_n_steps),
+                save_last=True,
+                save_top_k=1,
+            ),
+            ExportCallback(out / "model", run.trainer.ckpt_every_n_steps),
+            TQDMProgressBar(refresh_rate=10),
+        ],
+        enable_model_summary=False,
+    )
+    trainer.fit(module, datamodule=data, ckpt_path=ckpt_path)
+    return out / "model"
+
+
+__all__ = [
+    "AudioSegments",
+    "CodecDataModule",
+    "CodecLightningModule",
+    "DataConfig",
+    "RunConfig",
+    "TrainConfig",
+    "TrainerConfig",
+    "lightning_max_steps",
+    "train",
+]
