@@ -2,6 +2,7 @@ import subprocess
 import sys
 
 import pytest
+
 from echovox.text import Phonemizer
 from echovox.text.bpe import PhonemeBPE, train_bpe
 

@@ -1,6 +1,7 @@
 import logging
 
 import pytest
+
 from echovox.text import SUPPORTED_LANGUAGES, UnsupportedLanguageError, normalize
 
 

@@ -1,6 +1,7 @@
 import time
 
 import pytest
+
 from echovox.text import Phonemizer, TextFrontend
 from echovox.text.symbols import WORD_BOUNDARY
 

@@ -1,8 +1,9 @@
 """Arbitrary unicode must give a result or the documented error, never a crash."""
 
-from echovox.text import TextFrontend, normalize
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
+from echovox.text import TextFrontend, normalize
 
 _FRONTEND = TextFrontend()
 

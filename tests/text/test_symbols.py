@@ -1,6 +1,7 @@
 import json
 
 import pytest
+
 from echovox.text import SymbolTable, SymbolTableMismatchError
 from echovox.text.symbols import DEFAULT_SYMBOLS, ENGLISH_PHONES, SPECIALS
 
