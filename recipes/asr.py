@@ -1,0 +1,244 @@
+"""Stage 3: transcribe utterances with a pluggable ASR backend.
+
+Backends:
+  pocketsphinx   offline; the pip package ships an English acoustic model and dictionary.
+  transformers   any Whisper or CTC (HuBERT, wav2vec 2.0) checkpoint by hub id or local path,
+                 through `transformers.pipeline`, for users whose machine can get the weights.
+  reference      the synthetic corpus's true transcripts (no recognition at all), so the
+                 embedded model trains on exactly what was spoken.
+Every transcript records the backend and model that made it.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from echovox.audio import AudioError, load_audio
+
+from .stage import ShardResult, StageReport, load_dataset_dir, run_sharded, worker_index
+
+ASR_SR = 16000
+BACKENDS = ("pocketsphinx", "transformers", "reference")
+
+
+def manifest_features():
+    from datasets import Features, Value
+
+    return Features(
+        {
+            "id": Value("string"),
+            "speaker": Value("string"),
+            "book": Value("string"),
+            "subset": Value("string"),
+            "path": Value("string"),
+            "start": Value("float64"),
+            "end": Value("float64"),
+            "snr": Value("float64"),
+            "text": Value("string"),
+            "asr_backend": Value("string"),
+            "asr_model": Value("string"),
+        }
+    )
+
+
+def pick_device(device: str) -> str:
+    """'auto' -> this worker's GPU when there are GPUs (workers spread over them), else CPU."""
+    import torch
+
+    if device != "auto":
+        return device
+    if torch.cuda.is_available():
+        return f"cuda:{worker_index() % torch.cuda.device_count()}"
+    return "cpu"
+
+
+class PocketSphinxAsr:
+    name = "pocketsphinx"
+
+    def __init__(self, model: str | None = None):
+        from pocketsphinx import Decoder
+
+        # model=None: the English model bundled in the wheel; else a folder with the
+        # same layout (acoustic model dir + dict + lm) for other languages
+        kwargs = {"samprate": ASR_SR, "logfn": "/dev/null"}
+        if model:
+            kwargs["hmm"] = model
+        self.decoder = Decoder(**kwargs)
+        self.model = model or "pocketsphinx-en-us (bundled)"
+
+    def transcribe(self, wavs: list[np.ndarray]) -> list[str]:
+        out = []
+        for wav in wavs:
+            pcm = (np.clip(wav, -1, 1) * 32767).astype(np.int16)
+            self.decoder.start_utt()
+            self.decoder.process_raw(pcm.tobytes(), full_utt=True)
+            self.decoder.end_utt()
+            hyp = self.decoder.hyp()
+            out.append(hyp.hypstr if hyp is not None else "")
+        return out
+
+
+class TransformersAsr:
+    """Whisper (seq2seq) or CTC models via the transformers ASR pipeline."""
+
+    name = "transformers"
+
+    def __init__(self, model: str, device: str = "auto", batch_size: int = 8):
+        if not model:
+            raise ValueError("asr.backend=transformers needs asr.model (a hub id or a folder)")
+        from transformers import pipeline
+
+        self.model = model
+        self.batch_size = batch_size
+        self.pipe = pipeline(
+            "automatic-speech-recognition", model=model, device=pick_device(device)
+        )
+        self.is_whisper = self.pipe.model.config.model_type == "whisper"
+
+    def transcribe(self, wavs: list[np.ndarray]) -> list[str]:
+        inputs = [{"raw": w, "sampling_rate": ASR_SR} for w in wavs]
+        kwargs = {"batch_size": self.batch_size}
+        if self.is_whisper:
+            kwargs["generate_kwargs"] = {"language": "en", "task": "transcribe"}
+        return [r["text"].strip() for r in self.pipe(inputs, **kwargs)]
+
+
+class ReferenceAsr:
+    """Looks up the true sentences the synthetic generator spoke inside each utterance."""
+
+    name = "reference"
+
+    def __init__(self, corpus_root: str):
+        self.root = Path(corpus_root).resolve()
+        self.model = "synthetic-truth"
+        self._cache: dict[str, list[dict]] = {}
+
+    def sentences(self, path: str) -> list[dict]:
+        if path not in self._cache:
+            rel = Path(path).resolve().relative_to(self.root)
+            truth = self.root / "transcripts" / rel.with_suffix(".json")
+            if not truth.is_file():
+                raise AudioError(f"no reference transcript {truth}")
+            self._cache = {path: json.loads(truth.read_text())["sentences"]}
+        return self._cache[path]
+
+    def lookup(self, path: str, start: float, end: float) -> str:
+        words = []
+        for s in self.sentences(path):
+            overlap = min(end, s["end"]) - max(start, s["start"])
+            frac = overlap / max(1e-6, s["end"] - s["start"])
+            if frac >= 0.9:
+                words.append(s["text"])
+            elif frac > 0.1:
+                # the cut went through a sentence: no honest transcript exists for this piece
+                return ""
+        return " ".join(words)
+
+
+@dataclass
+class AsrParams:
+    backend: str
+    model: str | None
+    device: str
+    batch_size: int
+    corpus_root: str
+
+
+_BACKEND = None
+
+
+def get_backend(p: AsrParams):
+    """One backend per process, built on first use and kept for every later shard."""
+    global _BACKEND
+    if _BACKEND is None or _BACKEND[0] != p:
+        if p.backend == "pocketsphinx":
+            b = PocketSphinxAsr(p.model)
+        elif p.backend == "transformers":
+            b = TransformersAsr(p.model, p.device, p.batch_size)
+        elif p.backend == "reference":
+            b = ReferenceAsr(p.corpus_root)
+        else:
+            raise ValueError(f"asr.backend must be one of {BACKENDS}, got {p.backend!r}")
+        _BACKEND = (p, b)
+    return _BACKEND[1]
+
+
+def transcribe_shard(rows: list[dict], p: AsrParams) -> ShardResult:
+    result = ShardResult()
+    backend = get_backend(p)
+    batch: list[tuple[dict, np.ndarray | None]] = []
+
+    def flush():
+        if not batch:
+            return
+        if isinstance(backend, ReferenceAsr):
+            texts = [backend.lookup(r["path"], r["start"], r["end"]) for r, _ in batch]
+        else:
+            texts = backend.transcribe([w for _, w in batch])
+        for (row, _), text in zip(batch, texts):
+            text = " ".join(text.split())
+            if not text:
+                reason = (
+                    "segment cuts through a sentence (no reference transcript)"
+                    if isinstance(backend, ReferenceAsr)
+                    else "ASR returned no words"
+                )
+                result.skipped.append((row["id"], reason))
+                continue
+            out = {k: row[k] for k in ("id", "speaker", "book", "subset", "path", "start", "end")}
+            out.update(snr=row["snr"], text=text, asr_backend=backend.name, asr_model=backend.model)
+            result.rows.append(out)
+        batch.clear()
+
+    for row in rows:
+        try:
+            # read even for the reference backend: NaN, silent or unreadable audio is
+            # caught here, before any later stage spends time on it
+            wav = load_audio(
+                row["path"], ASR_SR, start=row["start"], end=row["end"], allow_silent=False
+            )
+        except AudioError as err:
+            result.skipped.append((row["id"], str(err).replace(row["path"], "<file>")))
+            continue
+        batch.append((row, wav))
+        if len(batch) >= p.batch_size:
+            flush()
+    flush()
+    return result
+
+
+def stage_transcribe(cfg, force: bool = False) -> StageReport:
+    from .stage import reset_work, summarize_hours
+
+    report = StageReport(3, "transcribe")
+    work = cfg.exp / "shards" / "transcribe"
+    if force:
+        reset_work(work)
+    segs = load_dataset_dir(cfg.exp / "segments")
+    a = cfg.asr
+    params = AsrParams(a.backend, a.model, a.device, a.batch_size, str(cfg.corpus.root))
+    if a.backend not in BACKENDS:
+        raise ValueError(f"asr.backend must be one of {BACKENDS}, got {a.backend!r}")
+    ds = run_sharded(
+        fn_path="echovox.recipes.asr:transcribe_shard",
+        rows=segs.to_list(),
+        params=params,
+        work=work,
+        out=cfg.exp / "manifest",
+        features=manifest_features(),
+        shard_size=cfg.work.shard_size,
+        num_proc=cfg.work.num_proc,
+        rank=cfg.work.rank,
+        world_size=cfg.work.world_size,
+        desc=f"transcribe ({a.backend})",
+        report=report,
+    )
+    if ds is not None:
+        report.counts["utterances"] = len(ds)
+        report.hours.update(summarize_hours(ds, by="subset"))
+        report.notes.append(f"backend {a.backend}, model {a.model or 'default'}")
+    return report

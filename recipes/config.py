@@ -1,0 +1,190 @@
+"""Recipe configuration: one dataclass per stage group, read from a recipe's YAML file.
+
+Plain dataclasses (no config library) so that stage code can be called from Python and tests
+without the CLI. Unknown keys are an error, because a typo in a YAML key would otherwise be
+ignored silently and a multi-hour stage would run with the default.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+RECIPES = ("librilight", "synthetic", "folder")
+
+
+class RecipeConfigError(ValueError):
+    """A recipe YAML file that cannot be used."""
+
+
+@dataclass
+class CorpusConfig:
+    """Where the audio is. For librilight/synthetic: the root holding `<subset>/` folders."""
+
+    root: str = "data/librilight"
+    subsets: list[str] = field(default_factory=lambda: ["small", "medium", "large", "duplicate"])
+    # folder recipe only: "libritts" (<spk>/<chapter>/<id>.wav + <id>.normalized.txt),
+    # "csv" (metadata.csv of path|text|speaker), or "auto"
+    layout: str = "auto"
+
+
+@dataclass
+class SyntheticConfig:
+    """The synthetic LibriLight-shaped corpus (recipe `synthetic`, stage 0)."""
+
+    seed: int = 0
+    n_speakers: int = 8
+    n_heldout_speakers: int = 2  # unseen voices: they go to the test split only
+    chapters_per_speaker: int = 2
+    sentences_per_chapter: int = 12
+    subset: str = "small"
+    # which voice families to draw from; the generator skips (and says so) those not installed
+    voices: list[str] = field(default_factory=lambda: ["mbrola", "espeak"])
+    pause_seconds: list[float] = field(default_factory=lambda: [0.35, 1.6])
+    long_pause_every: int = 4  # every few sentences a paragraph pause, as in read books
+    long_pause_seconds: float = 2.5
+    fortune_files: list[str] = field(
+        default_factory=lambda: [
+            "fortunes",
+            "literature",
+            "wisdom",
+            "people",
+            "science",
+            "humorists",
+            "platitudes",
+            "education",
+            "work",
+            "pets",
+            "food",
+            "love",
+            "miscellaneous",
+            "pratchett",
+        ]
+    )
+    fortune_dir: str = "/usr/share/games/fortunes"
+
+
+@dataclass
+class SegmentConfig:
+    min_seconds: float = 2.0
+    max_seconds: float = 20.0
+    # spans are merged until an utterance reaches this length; the next pause then ends it
+    target_seconds: float = 10.0
+    # a pause longer than this always ends an utterance (a paragraph or section break)
+    max_pause: float = 1.5
+    pad: float = 0.1  # kept around each utterance, never past the midpoint of a pause
+    vad_fallback: str = "silero"  # "silero" or "energy", used when a JSON lacks voice_activity
+
+
+@dataclass
+class AsrConfig:
+    # "pocketsphinx" (offline, ships an English model), "transformers" (Whisper or CTC by
+    # model id or local path) or "reference" (the synthetic corpus's true transcripts)
+    backend: str = "pocketsphinx"
+    model: str | None = None
+    device: str = "auto"
+    batch_size: int = 8
+
+
+@dataclass
+class TextConfig:
+    language: str = "en-us"
+
+
+@dataclass
+class SplitConfig:
+    """Speakers, never utterances, are split: a speaker's utterances all land in one split."""
+
+    dev_speakers: int = 1
+    test_speakers: int = 1
+    # speakers dropped from every split (VALL-E held out LibriSpeech's test speakers)
+    exclude_speakers: list[str] = field(default_factory=list)
+    # speakers forced into the test split (the synthetic corpus's unseen voices)
+    heldout_speakers: list[str] = field(default_factory=list)
+    seed: int = 0
+
+
+@dataclass
+class TokenizeConfig:
+    codec: str | None = None  # a Codec directory, or a pretrained id like facebook/encodec_24khz
+    n_q: int | None = None
+    batch_size: int = 16
+    device: str = "auto"
+
+
+@dataclass
+class WorkConfig:
+    """How work is spread. `num_proc` processes on this machine (one per GPU for tokenize when
+    GPUs exist); `rank`/`world_size` shard across cluster nodes (CLI overrides them)."""
+
+    num_proc: int = 1
+    shard_size: int = 32
+    rank: int = 0
+    world_size: int = 1
+
+
+@dataclass
+class RecipeConfig:
+    recipe: str = "librilight"
+    exp_dir: str = "exp/librilight"
+    corpus: CorpusConfig = field(default_factory=CorpusConfig)
+    synthetic: SyntheticConfig = field(default_factory=SyntheticConfig)
+    segment: SegmentConfig = field(default_factory=SegmentConfig)
+    asr: AsrConfig = field(default_factory=AsrConfig)
+    text: TextConfig = field(default_factory=TextConfig)
+    splits: SplitConfig = field(default_factory=SplitConfig)
+    tokenize: TokenizeConfig = field(default_factory=TokenizeConfig)
+    work: WorkConfig = field(default_factory=WorkConfig)
+
+    @property
+    def exp(self) -> Path:
+        return Path(self.exp_dir)
+
+
+def _build(cls: type, data: Any, where: str) -> Any:
+    if data is None:
+        return cls()
+    if not isinstance(data, dict):
+        raise RecipeConfigError(f"{where}: expected a mapping, got {type(data).__name__}")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - set(fields))
+    if unknown:
+        raise RecipeConfigError(f"{where}: unknown keys {unknown}; known: {sorted(fields)}")
+    kwargs = {}
+    for name, value in data.items():
+        default = getattr(cls(), name)
+        if dataclasses.is_dataclass(default):
+            kwargs[name] = _build(type(default), value, f"{where}.{name}")
+        else:
+            kwargs[name] = value
+    return cls(**kwargs)
+
+
+def config_from_dict(data: dict, where: str = "config") -> RecipeConfig:
+    cfg = _build(RecipeConfig, data, where)
+    if cfg.recipe not in RECIPES:
+        raise RecipeConfigError(f"{where}: recipe must be one of {RECIPES}, got {cfg.recipe!r}")
+    return cfg
+
+
+def load_config(path: str | Path, overrides: dict | None = None) -> RecipeConfig:
+    """Read a recipe YAML. Relative `exp_dir` and `corpus.root` stay relative to the working
+    directory (as in icefall/lhotse recipes, which are run from the repository root)."""
+    import yaml
+
+    path = Path(path)
+    if not path.is_file():
+        raise RecipeConfigError(f"recipe config not found: {path}")
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as err:
+        raise RecipeConfigError(f"{path} is not valid YAML: {err}") from err
+    for dotted, value in (overrides or {}).items():
+        node = data
+        *parents, leaf = dotted.split(".")
+        for p in parents:
+            node = node.setdefault(p, {})
+        node[leaf] = value
+    return config_from_dict(data, where=str(path))
