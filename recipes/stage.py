@@ -207,6 +207,11 @@ def run_sharded(
     else:
         write_json(plan_path, plan)
 
+    # a killed worker leaves its half-written shard in a tmp folder: drop ours (only this
+    # rank writes these shard numbers, so another rank's live work is never touched)
+    for tmp in work.glob(".shard-*.tmp-*"):
+        if int(tmp.name.split("-")[1].split(".")[0]) % world_size == rank:
+            shutil.rmtree(tmp, ignore_errors=True)
     mine = [
         (i, rows[i * shard_size : (i + 1) * shard_size])
         for i in range(n_shards)
