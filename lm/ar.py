@@ -20,7 +20,7 @@ import torch
 from torch import Tensor, nn
 
 from .config import ARConfig
-from .layers import Block, KVCache, init_weights, sinusoid_table
+from .layers import Block, KVCache, Linear, init_weights, sinusoid_table
 
 
 @dataclass
@@ -49,7 +49,7 @@ class ARModel(nn.Module):
             Block(c.d_model, c.n_heads, c.d_ffn, c.dropout) for _ in range(c.n_layers)
         )
         self.norm = nn.LayerNorm(c.d_model)
-        self.head = nn.Linear(c.d_model, c.n_outputs, bias=False)
+        self.head = Linear(c.d_model, c.n_outputs, bias=False)
         # not persistent: rebuilt from the config, so checkpoints hold only learned weights
         self.register_buffer("text_pos", sinusoid_table(c.max_phonemes, c.d_model), False)
         self.register_buffer("audio_pos", sinusoid_table(c.max_frames + 1, c.d_model), False)
@@ -142,14 +142,20 @@ class ARModel(nn.Module):
         slot = cache.length
         if slot >= cache.max_len:
             raise RuntimeError(f"KV cache full ({cache.max_len} slots)")
-        x = (self.audio_emb(tokens) + self.audio_alpha * self.audio_pos[positions])[:, None]
+        x = self.audio_emb(tokens) + self.audio_alpha * self.audio_pos[positions]  # [B, D]
         cache.valid[:, slot] = True
         # a dense cache (no padding) needs no mask: a single query may see every cached key
         mask = None if cache.dense else cache.valid[:, None, None, : slot + 1]
-        for i, block in enumerate(self.blocks):
-            x = block(x, mask, cache=cache, layer=i, start=slot)
+        if self.training:  # dropout: take the general path
+            x = x[:, None]
+            for i, block in enumerate(self.blocks):
+                x = block(x, mask, cache=cache, layer=i, start=slot)
+            x = x[:, 0]
+        else:
+            for i, block in enumerate(self.blocks):
+                x = block.step(x, mask, cache, i, slot)
         cache.length = slot + 1
-        return self.head(self.norm(x[:, 0]))
+        return self.norm(x) @ self.head.weight
 
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())

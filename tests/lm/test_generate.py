@@ -1,5 +1,6 @@
 import pytest
 import torch
+
 from echovox.lm.ar import ARModel
 from echovox.lm.generate import SamplingSettings, generate_ar, generate_nar
 from echovox.lm.nar import NARModel
@@ -48,11 +49,16 @@ def test_seeds_make_sampling_reproducible(ar_config):
 def _never_eos(model: ARModel) -> ARModel:
     eos = model.config.eos_id
 
-    def no_eos(module, args, out):
-        out[..., eos] = -1e9
-        return out
+    def without_eos(fn):
+        def wrapped(*args, **kwargs):
+            out = fn(*args, **kwargs)
+            out[..., eos] = -1e9
+            return out
 
-    model.head.register_forward_hook(no_eos)
+        return wrapped
+
+    model.prefill = without_eos(model.prefill)
+    model.decode_one = without_eos(model.decode_one)
     return model
 
 
@@ -71,8 +77,7 @@ def test_repeat_run_cap_breaks_loops(ar_config):
     model = _never_eos(ARModel(ar_config))
     with torch.no_grad():  # a model that always prefers code 3
         model.head.weight.zero_()
-        model.head.bias = None
-        model.head.weight[3, 0] = 1.0
+        model.head.weight[0, 3] = 1.0  # weights are [in, out]
         model.norm.bias.zero_()
         model.norm.bias[0] = 5.0
         model.norm.weight.zero_()
@@ -93,7 +98,7 @@ def test_min_frames_bans_early_eos(ar_config):
         model.head.weight.zero_()
         model.norm.weight.zero_()
         model.norm.bias.fill_(1.0)
-        model.head.weight[model.config.eos_id] = 1.0
+        model.head.weight[:, model.config.eos_id] = 1.0
     phonemes, prompts = _items()
     s = SamplingSettings(temperature=0, min_frames=7, min_frames_per_phoneme=0)
     out = generate_ar(model, phonemes, prompts, s)

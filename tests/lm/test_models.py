@@ -1,5 +1,6 @@
 import pytest
 import torch
+
 from echovox.lm.ar import ARModel
 from echovox.lm.config import ARConfig, ConfigError, NARConfig
 from echovox.lm.nar import NARModel

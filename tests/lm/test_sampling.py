@@ -2,6 +2,7 @@ import math
 
 import pytest
 import torch
+
 from echovox.lm.sampling import (
     apply_temperature,
     ban_tokens,
