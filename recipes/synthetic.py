@@ -125,6 +125,10 @@ def make_speakers(cfg, notes: list[str]) -> list[Speaker]:
 
 # --------------------------------------------------------------------------- text
 
+_ABBREVIATION = re.compile(
+    r"\b(Mr|Mrs|Ms|Dr|St|Jr|Sr|Prof|Gen|Col|Lt|Sgt|Capt|Rev|Mt|Inc|Ltd|Co|vs|etc|[A-Z])\.|"
+    r"[A-Za-z]\.[A-Za-z]"
+)
 _ALLOWED = re.compile(r"^[A-Z][A-Za-z ,;'?!.-]*[.?!]$")
 
 
@@ -141,6 +145,9 @@ def clean_sentences(fortune_text: str) -> list[str]:
         lines = [ln for ln in lines if ln and not ln.startswith("--") and not ln.startswith("-")]
         text = " ".join(lines).replace("\t", " ")
         text = re.sub(r"\s+", " ", text)
+        if _ABBREVIATION.search(text):
+            # the sentence split would cut "Mr. Smith" in two; drop the whole fortune
+            continue
         for sent in re.split(r"(?<=[.?!])\s+(?=[A-Z])", text):
             sent = sent.strip()
             words = sent.split()
@@ -184,7 +191,24 @@ def synthesize(sentence: str, spk: Speaker) -> np.ndarray:
         stderr=subprocess.DEVNULL,  # mbrola warns about diphones it replaces; harmless
     )
     sox = subprocess.Popen(
-        ["sox", "-q", "-t", "wav", "-", "-t", "wav", "-r", str(SR), "-c", "1", "-b", "16", "-"]
+        [
+            "sox",
+            "-q",
+            "-R",
+            "-D",
+            "-t",
+            "wav",
+            "-",
+            "-t",
+            "wav",
+            "-r",
+            str(SR),
+            "-c",
+            "1",
+            "-b",
+            "16",
+            "-",
+        ]
         + ["pitch", str(spk.sox_pitch), "tempo", "-s", str(spk.tempo)],
         stdin=espeak.stdout,
         stdout=subprocess.PIPE,
