@@ -1,0 +1,212 @@
+"""Codec LM speed: AR decoding with the KV cache against full recompute (same weights, side by
+side), batched AR throughput, NAR time per stage, and peak memory. Prints JSON.
+
+    .venv/bin/python benchmarks/lm_speed.py                 # small (d=384, 6L) and valle presets
+    .venv/bin/python benchmarks/lm_speed.py --quick         # tiny preset, a few seconds
+
+Full recompute (what lifeiteng/vall-e does: every step reruns the whole sequence) costs minutes
+per point at these lengths, so by default it is timed exactly for runs up to
+--exact_recompute_max tokens and otherwise integrated from single forward passes timed at
+sampled sequence lengths (a step of full recompute is exactly one such forward pass); the JSON
+says which method each number used. Weights are random: speed does not depend on them, and
+generation is forced to the requested length by the min/max frame guards.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import resource
+import sys
+import time
+
+import numpy as np
+import torch
+
+from echovox.lm.ar import ARModel
+from echovox.lm.config import ARConfig, NARConfig
+from echovox.lm.generate import SamplingSettings, generate_ar, generate_nar
+from echovox.lm.nar import NARModel
+
+
+def rss_mb() -> float:
+    """Peak resident memory of this process so far (ru_maxrss is in KiB on Linux)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def inputs(batch: int, n_phonemes: int, n_prompt: int, cfg, seed: int = 0):
+    g = torch.Generator().manual_seed(seed)
+    ph = [torch.randint(1, cfg.n_phonemes, (n_phonemes,), generator=g) for _ in range(batch)]
+    pc = [
+        torch.randint(0, cfg.codebook_size, (cfg.n_codebooks, n_prompt), generator=g)
+        for _ in range(batch)
+    ]
+    return ph, pc
+
+
+def forced(n: int, temperature: float) -> SamplingSettings:
+    # min = max = n: exactly n tokens whatever the random weights say
+    return SamplingSettings(
+        temperature=temperature, top_k=50, min_frames=n, max_frames=n, max_repeat_run=10**6
+    )
+
+
+def time_generate(model, ph, pc, n, temperature, use_cache=True) -> tuple[float, int]:
+    t0 = time.perf_counter()
+    out = generate_ar(model, ph, pc, forced(n, temperature), use_cache=use_cache)
+    dt = time.perf_counter() - t0
+    return dt, sum(len(c) for c in out.codes)
+
+
+@torch.inference_mode()
+def forward_seconds(model: ARModel, n_phonemes: int, n_audio: int, repeats: int = 1) -> float:
+    c = model.config
+    ph = torch.randint(1, c.n_phonemes, (1, n_phonemes))
+    audio = torch.randint(0, c.codebook_size, (1, n_audio))
+    best = float("inf")
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        model(ph, torch.tensor([n_phonemes]), audio, torch.tensor([n_audio]))
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
+def bench_ar(preset: str, args, out: dict) -> None:
+    cfg = ARConfig.from_name(preset, dropout=0.0, max_frames=max(args.tokens) + args.prompt + 8)
+    model = ARModel(cfg).eval()
+    ph, pc = inputs(1, args.phonemes, args.prompt, cfg)
+    time_generate(model, ph, pc, 8, args.temperature)  # warm-up
+    # full recompute: time one forward pass at sampled audio lengths, interpolate, integrate
+    start = args.prompt + 1
+    grid = np.linspace(start, start + max(args.tokens), args.recompute_points).round().astype(int)
+    step_s = [forward_seconds(model, args.phonemes, int(n)) for n in grid]
+    for n in args.tokens:
+        dt, count = time_generate(model, ph, pc, n, args.temperature)
+        row = {
+            "preset": preset,
+            "params_M": round(model.num_parameters() / 1e6, 2),
+            "tokens": count,
+            "cached_s": round(dt, 3),
+            "cached_tok_s": round(count / dt, 1),
+        }
+        integrated = float(np.interp(np.arange(start, start + n), grid, step_s).sum())
+        row["recompute_integrated_s"] = round(integrated, 2)
+        if n <= args.exact_recompute_max and preset in args.exact_recompute_presets:
+            rdt, _ = time_generate(model, ph, pc, n, args.temperature, use_cache=False)
+            row["recompute_method"] = "measured"
+        else:
+            rdt = integrated
+            row["recompute_method"] = f"integrated from {len(grid)} timed forward passes"
+        row["recompute_s"] = round(rdt, 2)
+        row["recompute_tok_s"] = round(n / rdt, 2)
+        row["speedup"] = round(rdt / dt, 1)
+        out["ar_decode"].append(row)
+        print(json.dumps(row), file=sys.stderr)
+    out["peak_rss_mb"][f"after ar {preset}"] = round(rss_mb())
+
+
+def bench_batched(preset: str, args, out: dict) -> None:
+    cfg = ARConfig.from_name(preset, dropout=0.0, max_frames=args.batch_tokens + args.prompt + 8)
+    model = ARModel(cfg).eval()
+    for b in args.batches:
+        # uneven lengths, as in real use: phonemes and prompts vary by +-20 %
+        g = torch.Generator().manual_seed(b)
+        ph = [
+            torch.randint(
+                1, cfg.n_phonemes, (int(args.phonemes * (0.8 + 0.4 * i / b)),), generator=g
+            )
+            for i in range(b)
+        ]
+        pc = [
+            torch.randint(
+                0, cfg.codebook_size, (1, int(args.prompt * (0.8 + 0.4 * i / b))), generator=g
+            )
+            for i in range(b)
+        ]
+        time_generate(model, ph, pc, 4, args.temperature)
+        dt, count = time_generate(model, ph, pc, args.batch_tokens, args.temperature)
+        kv_mb = 2 * model.cache.k.numel() * model.cache.k.element_size() / 2**20
+        row = {
+            "preset": preset,
+            "batch": b,
+            "tokens_per_item": args.batch_tokens,
+            "seconds": round(dt, 3),
+            "tok_s_total": round(count / dt, 1),
+            "kv_cache_mb": round(kv_mb, 1),
+        }
+        out["ar_batched"].append(row)
+        print(json.dumps(row), file=sys.stderr)
+    base = out["ar_batched"][-len(args.batches)]["tok_s_total"]
+    for row in out["ar_batched"][-len(args.batches) :]:
+        row["scaling_vs_batch1"] = round(row["tok_s_total"] / base, 2)
+    out["peak_rss_mb"][f"after batched {preset}"] = round(rss_mb())
+
+
+def bench_nar(preset: str, args, out: dict) -> None:
+    cfg = NARConfig.from_name(preset, dropout=0.0)
+    model = NARModel(cfg).eval()
+    for b in args.nar_batches:
+        ph, pc = inputs(b, args.phonemes, args.prompt, cfg, seed=b)
+        first = [torch.randint(0, cfg.codebook_size, (args.nar_frames,)) for _ in range(b)]
+        generate_nar(model, ph, pc, [f[:8] for f in first])  # warm-up
+        t0 = time.perf_counter()
+        generate_nar(model, ph, pc, first)
+        dt = time.perf_counter() - t0
+        row = {
+            "preset": preset,
+            "batch": b,
+            "target_frames": args.nar_frames,
+            "stages": cfg.n_codebooks - 1,
+            "seconds_total": round(dt, 3),
+            "seconds_per_stage": round(dt / (cfg.n_codebooks - 1), 4),
+        }
+        out["nar"].append(row)
+        print(json.dumps(row), file=sys.stderr)
+    out["peak_rss_mb"][f"after nar {preset}"] = round(rss_mb())
+
+
+def main(argv: list[str] | None = None) -> dict:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--presets", nargs="+", default=["small", "valle"])
+    p.add_argument("--tokens", type=int, nargs="+", default=[150, 375, 750])
+    p.add_argument("--phonemes", type=int, default=60)
+    p.add_argument("--prompt", type=int, default=225, help="prompt frames (3 s at 75 Hz)")
+    p.add_argument("--temperature", type=float, default=1.0, help="0 = greedy")
+    p.add_argument("--exact_recompute_max", type=int, default=150)
+    p.add_argument("--exact_recompute_presets", nargs="*", default=["small", "tiny"])
+    p.add_argument("--recompute_points", type=int, default=6)
+    p.add_argument("--batches", type=int, nargs="+", default=[1, 4, 16])
+    p.add_argument("--batch_tokens", type=int, default=375)
+    p.add_argument("--nar_batches", type=int, nargs="+", default=[1, 4])
+    p.add_argument("--nar_frames", type=int, default=375)
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--quick", action="store_true", help="tiny preset and short runs")
+    args = p.parse_args(argv)
+    if args.quick:
+        args.presets, args.tokens, args.prompt, args.phonemes = ["tiny"], [20, 40], 30, 12
+        args.batches, args.batch_tokens, args.nar_frames = [1, 4], 20, 20
+        args.exact_recompute_max = 20
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    out: dict = {
+        "benchmark": "lm_speed",
+        "machine": f"{platform.processor() or platform.machine()}, torch {torch.__version__}",
+        "threads": args.threads,
+        "setup": f"batch 1 unless stated, {args.phonemes} phonemes, {args.prompt}-frame prompt, "
+        f"temperature {args.temperature} top-k 50, random weights",
+        "ar_decode": [],
+        "ar_batched": [],
+        "nar": [],
+        "peak_rss_mb": {},
+    }
+    for preset in args.presets:
+        bench_ar(preset, args, out)
+    bench_batched(args.presets[0], args, out)
+    bench_nar(args.presets[0], args, out)
+    print(json.dumps(out, indent=2))
+    return out
+
+
+if __name__ == "__main__":
+    main()
