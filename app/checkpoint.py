@@ -1,0 +1,412 @@
+"""The synthesis model directory: everything `Synthesizer.from_pretrained` needs, in one folder.
+
+    MODEL_DIR/
+      config.json        format tag, package version, the codec/AR/NAR configs, text language,
+                         prompt handling and the default sampling settings
+      codec.safetensors  codec weights (our RVQ codec, or transformers' EnCodec)
+      ar.safetensors     AR transformer weights
+      nar.safetensors    NAR transformer weights
+      symbols.json       the phoneme symbol table the LM was trained with
+      README.md          model card
+
+Loading never unpickles, and every check names the file it failed on, because "size mismatch
+for blocks.0..." says nothing to a user who only downloaded a folder.
+
+`assemble_model_dir` builds such a folder from what training leaves behind: a codec checkpoint
+directory (`Codec.save_pretrained`) and AR/NAR checkpoints (a directory with config.json and
+safetensors, a bare .safetensors file with a config.json beside it, or a Lightning .ckpt, read
+with `torch.load(weights_only=True)`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from echovox.checkpoint import CheckpointError, load_weights, read_json, save_weights, write_json
+
+FORMAT = "echovox-model-v1"
+CONFIG_NAME = "config.json"
+CODEC_WEIGHTS = "codec.safetensors"
+AR_WEIGHTS = "ar.safetensors"
+NAR_WEIGHTS = "nar.safetensors"
+SYMBOLS_NAME = "symbols.json"
+CARD_NAME = "README.md"
+REQUIRED_FILES = (CONFIG_NAME, CODEC_WEIGHTS, AR_WEIGHTS, NAR_WEIGHTS, SYMBOLS_NAME)
+
+# The embedded default model ships inside the package (a later issue trains it).
+EMBEDDED_MODEL_DIR = Path(__file__).resolve().parent / "pretrained" / "echovox-tiny"
+
+
+@dataclass
+class PromptConfig:
+    """How a voice prompt is conditioned before it is encoded.
+
+    seconds: the prompt is cut to at most this long, at the quietest point near the end.
+    min_seconds: shorter prompts (after trimming leading/trailing silence) are rejected.
+    target_dbfs: RMS loudness of the speech frames after normalisation.
+    silence_db: frames this far below the loudest frame count as silence when trimming.
+    """
+
+    seconds: float = 3.0
+    min_seconds: float = 1.0
+    target_dbfs: float = -20.0
+    silence_db: float = 40.0
+
+    def __post_init__(self) -> None:
+        if not 0 < self.min_seconds <= self.seconds:
+            raise ValueError(
+                f"need 0 < min_seconds <= seconds, got {self.min_seconds} and {self.seconds}"
+            )
+
+
+@dataclass
+class TextConfig:
+    """language: espeak-ng language of the front end; max_chars: sentence chunk size for long
+    text; pause_seconds: silence put between synthesised chunks."""
+
+    language: str = "en-us"
+    max_chars: int = 200
+    pause_seconds: float = 0.3
+
+
+@dataclass
+class ModelDirConfig:
+    """The parsed config.json of a model directory (component configs kept as dicts so this
+    module does not import torch-heavy packages to read a config)."""
+
+    codec_type: str  # "rvq" or "encodec"
+    codec: dict[str, Any]
+    ar: dict[str, Any]
+    nar: dict[str, Any]
+    text: TextConfig = field(default_factory=TextConfig)
+    prompt: PromptConfig = field(default_factory=PromptConfig)
+    sampling: dict[str, Any] = field(default_factory=dict)
+    nar_temperature: float = 0.0
+    name: str = "echovox"
+    echovox_version: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["format"] = FORMAT
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any], where: str = CONFIG_NAME) -> ModelDirConfig:
+        if d.get("format") != FORMAT:
+            raise CheckpointError(
+                f"{where}: format is {d.get('format')!r}, expected {FORMAT!r} (is this a codec or "
+                "LM checkpoint rather than an assembled model? see `echovox assemble_model`)"
+            )
+        d = {k: v for k, v in d.items() if k != "format"}
+        try:
+            text = TextConfig(**d.pop("text", {}))
+            prompt = PromptConfig(**d.pop("prompt", {}))
+            return cls(text=text, prompt=prompt, **d)
+        except (TypeError, ValueError) as err:
+            raise CheckpointError(f"{where}: {err}") from err
+
+
+@dataclass
+class LoadedModel:
+    """The components of a model directory, built and loaded on CPU in eval mode."""
+
+    config: ModelDirConfig
+    codec: Any  # echovox.codec.Codec
+    ar: Any  # echovox.lm.ar.ARModel
+    nar: Any  # echovox.lm.nar.NARModel
+    symbols: Any  # echovox.text.SymbolTable
+    path: Path
+
+
+# ------------------------------------------------------------------------------- codec
+def _codec_config(codec) -> tuple[str, dict[str, Any]]:
+    from echovox.codec import EncodecCodec, RVQCodec
+
+    if isinstance(codec, RVQCodec):
+        return "rvq", codec.config.to_dict()
+    if isinstance(codec, EncodecCodec):
+        return "encodec", codec.model.config.to_dict()
+    raise CheckpointError(f"cannot store a codec of type {type(codec).__name__}")
+
+
+def _build_codec(codec_type: str, cfg: dict[str, Any], where: str):
+    from echovox.codec import CodecConfig, EncodecCodec, RVQCodec
+
+    try:
+        if codec_type == "rvq":
+            return RVQCodec(CodecConfig.from_dict(cfg))
+        if codec_type == "encodec":
+            from transformers import EncodecConfig, EncodecModel
+
+            return EncodecCodec(EncodecModel(EncodecConfig.from_dict(cfg)))
+    except (TypeError, ValueError) as err:
+        raise CheckpointError(f"{where}: bad codec config: {err}") from err
+    raise CheckpointError(f"{where}: unknown codec_type {codec_type!r} (have 'rvq', 'encodec')")
+
+
+def _load(module, path: Path) -> None:
+    try:
+        load_weights(module, path)
+    except RuntimeError as err:  # load_state_dict raises RuntimeError on shape mismatches
+        raise CheckpointError(f"{path} does not match its config: {err}") from err
+    except Exception as err:
+        if isinstance(err, CheckpointError):
+            raise
+        # safetensors raises its own error types for truncated or foreign files
+        raise CheckpointError(f"cannot read {path}: {err}") from err
+
+
+# ------------------------------------------------------------------------------- save / load
+def save_model_dir(
+    directory: str | Path,
+    *,
+    codec,
+    ar,
+    nar,
+    symbols,
+    text: TextConfig | None = None,
+    prompt: PromptConfig | None = None,
+    sampling=None,
+    nar_temperature: float = 0.0,
+    name: str = "echovox",
+    card_notes: str = "",
+) -> Path:
+    """Write a model directory from in-memory components (CPU copies of the weights).
+
+    sampling: an `echovox.lm.generate.SamplingSettings` (default: its defaults)."""
+    from echovox import __version__
+    from echovox.lm.generate import SamplingSettings
+
+    check_components(codec, ar, nar, symbols)
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    codec_type, codec_cfg = _codec_config(codec)
+    cfg = ModelDirConfig(
+        codec_type=codec_type,
+        codec=codec_cfg,
+        ar=ar.config.to_dict(),
+        nar=nar.config.to_dict(),
+        text=text or TextConfig(),
+        prompt=prompt or PromptConfig(),
+        sampling=dataclasses.asdict(sampling or SamplingSettings()),
+        nar_temperature=nar_temperature,
+        name=name,
+        echovox_version=__version__,
+    )
+    save_weights(codec, directory / CODEC_WEIGHTS)
+    save_weights(ar, directory / AR_WEIGHTS)
+    save_weights(nar, directory / NAR_WEIGHTS)
+    symbols.save(directory / SYMBOLS_NAME)
+    (directory / CARD_NAME).write_text(model_card(cfg, ar, nar, codec, card_notes))
+    # config last: a directory whose config.json exists is complete
+    write_json(directory / CONFIG_NAME, cfg.to_dict())
+    return directory
+
+
+def check_components(codec, ar, nar, symbols, where: str = "model") -> None:
+    """The LM must speak the codec's codes and the symbol table's phonemes."""
+    for part, c in (("AR", ar.config), ("NAR", nar.config)):
+        if part == "NAR" and c.n_codebooks != codec.n_codebooks:
+            raise CheckpointError(
+                f"{where}: the NAR predicts {c.n_codebooks} codebooks, the codec has "
+                f"{codec.n_codebooks}"
+            )
+        if c.codebook_size != codec.codebook_size:
+            raise CheckpointError(
+                f"{where}: the {part} expects codebook size {c.codebook_size}, the codec has "
+                f"{codec.codebook_size}"
+            )
+        if c.n_phonemes != len(symbols):
+            raise CheckpointError(
+                f"{where}: the {part} has {c.n_phonemes} phoneme embeddings, the symbol table "
+                f"has {len(symbols)} symbols"
+            )
+        if c.phoneme_pad_id != symbols.pad_id:
+            raise CheckpointError(f"{where}: the {part}'s phoneme pad id is not the table's")
+
+
+def load_model_dir(directory: str | Path) -> LoadedModel:
+    """Build every component from a model directory; errors name the offending file."""
+    from echovox.lm.ar import ARModel
+    from echovox.lm.config import ARConfig, ConfigError, NARConfig
+    from echovox.lm.nar import NARModel
+    from echovox.text import SymbolTable
+
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise CheckpointError(f"model directory not found: {directory}")
+    missing = [n for n in REQUIRED_FILES if not (directory / n).is_file()]
+    if missing:
+        raise CheckpointError(
+            f"{directory} is not a complete echovox model: missing "
+            + ", ".join(str(directory / n) for n in missing)
+        )
+    cfg_path = directory / CONFIG_NAME
+    cfg = ModelDirConfig.from_dict(read_json(cfg_path), where=str(cfg_path))
+    try:
+        symbols = SymbolTable.load(directory / SYMBOLS_NAME)
+    except (ValueError, FileNotFoundError) as err:
+        raise CheckpointError(str(err)) from err
+    codec = _build_codec(cfg.codec_type, cfg.codec, str(cfg_path))
+    try:
+        ar = ARModel(ARConfig.from_dict(cfg.ar))
+        nar = NARModel(NARConfig.from_dict(cfg.nar))
+    except (ConfigError, TypeError) as err:
+        raise CheckpointError(f"{cfg_path}: bad AR/NAR config: {err}") from err
+    check_components(codec, ar, nar, symbols, where=str(cfg_path))
+    _load(codec, directory / CODEC_WEIGHTS)
+    _load(ar, directory / AR_WEIGHTS)
+    _load(nar, directory / NAR_WEIGHTS)
+    return LoadedModel(
+        config=cfg,
+        codec=codec.eval(),
+        ar=ar.eval(),
+        nar=nar.eval(),
+        symbols=symbols,
+        path=directory,
+    )
+
+
+def model_card(cfg: ModelDirConfig, ar, nar, codec, notes: str = "") -> str:
+    n_ar = sum(p.numel() for p in ar.parameters())
+    n_nar = sum(p.numel() for p in nar.parameters())
+    n_codec = sum(p.numel() for p in codec.parameters())
+    return f"""# {cfg.name}
+
+An echovox voice-cloning text-to-speech model (VALL-E style: an autoregressive transformer writes
+the first codec codebook, a non-autoregressive one fills the rest, a neural codec decodes).
+
+```python
+from echovox import Synthesizer
+tts = Synthesizer.from_pretrained("path/to/this/folder")
+audio = tts.clone("Text to say.", prompt="me.wav", prompt_text="What I say in me.wav.")
+audio.save("out.wav")
+```
+
+| part | config | parameters |
+|---|---|---|
+| codec | {cfg.codec_type}, {codec.sample_rate} Hz, {codec.n_codebooks} x {codec.codebook_size} \
+codes at {codec.frame_rate:g} Hz | {n_codec:,} |
+| AR | {cfg.ar.get("name")}: d={cfg.ar["d_model"]}, {cfg.ar["n_layers"]} layers | {n_ar:,} |
+| NAR | {cfg.nar.get("name")}: d={cfg.nar["d_model"]}, {cfg.nar["n_layers"]} layers | {n_nar:,} |
+
+- text: espeak-ng phonemes, language `{cfg.text.language}`; symbol table in `symbols.json`
+- prompt: cut to {cfg.prompt.seconds:g} s, at least {cfg.prompt.min_seconds:g} s of speech
+- default sampling: `{json.dumps(cfg.sampling, sort_keys=True)}`
+- echovox version: {cfg.echovox_version}
+
+Intended use: research and demos of zero-shot voice cloning with the consent of the person
+whose voice is cloned. Do not use it to impersonate anyone.
+
+{notes}
+"""
+
+
+# ------------------------------------------------------------------------------- assembly
+def _read_lm_checkpoint(path: Path, kind: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(config dict, state dict) of an AR or NAR checkpoint in any of the accepted layouts."""
+    import torch
+
+    def pick_config(meta: dict[str, Any], where: Path) -> dict[str, Any]:
+        # accepted: the bare config, {"config": ...}, {"ar": ..., "nar": ...}, {"model": ...}
+        for key in (kind, "config", "model_config", "model"):
+            if isinstance(meta.get(key), dict):
+                return meta[key]
+        if "d_model" in meta:
+            return meta
+        raise CheckpointError(f"{where}: no {kind.upper()} config found (keys {sorted(meta)})")
+
+    if path.is_dir():
+        cfg_file = path / CONFIG_NAME
+        weights = sorted(path.glob("*.safetensors"))
+        named = [w for w in weights if w.stem in (kind, "model")]
+        if named:
+            weights = named
+        if len(weights) != 1:
+            raise CheckpointError(
+                f"{path}: expected one .safetensors weights file, found {[w.name for w in weights]}"
+            )
+        path = weights[0]
+        meta = read_json(cfg_file)
+        from safetensors.torch import load_file
+
+        return pick_config(meta, cfg_file), load_file(str(path))
+    if path.suffix == ".safetensors":
+        from safetensors.torch import load_file
+
+        cfg_file = path.with_name(CONFIG_NAME)
+        return pick_config(read_json(cfg_file), cfg_file), load_file(str(path))
+    if path.suffix == ".ckpt":
+        if not path.is_file():
+            raise CheckpointError(f"missing checkpoint file: {path}")
+        # Lightning's own checkpoint: tensors and plain containers only, never arbitrary objects
+        ckpt = torch.load(str(path), map_location="cpu", weights_only=True)
+        hp = ckpt.get("hyper_parameters", {})
+        meta = {**hp, **{k: v for k, v in ckpt.items() if k.endswith("config")}}
+        state = ckpt.get("state_dict", {})
+        # the LightningModule holds the model as `model`; keep only its weights
+        state = {k.removeprefix("model."): v for k, v in state.items() if k.startswith("model.")}
+        return pick_config(meta, path), state
+    raise CheckpointError(f"{path}: not a checkpoint directory, .safetensors or .ckpt file")
+
+
+def load_lm_checkpoint(path: str | Path, kind: str):
+    """An ARModel (kind="ar") or NARModel (kind="nar") from a training checkpoint."""
+    from echovox.lm.ar import ARModel
+    from echovox.lm.config import ARConfig, ConfigError, NARConfig
+    from echovox.lm.nar import NARModel
+
+    path = Path(path)
+    if not path.exists():
+        raise CheckpointError(f"{kind.upper()} checkpoint not found: {path}")
+    cfg, state = _read_lm_checkpoint(path, kind)
+    cfg_cls, model_cls = (ARConfig, ARModel) if kind == "ar" else (NARConfig, NARModel)
+    try:
+        model = model_cls(cfg_cls.from_dict(cfg))
+    except (ConfigError, TypeError) as err:
+        raise CheckpointError(f"{path}: bad {kind.upper()} config: {err}") from err
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as err:
+        raise CheckpointError(f"{path} does not match its {kind.upper()} config: {err}") from err
+    return model.eval()
+
+
+def assemble_model_dir(
+    output: str | Path,
+    *,
+    codec: str | Path,
+    ar: str | Path,
+    nar: str | Path,
+    symbols: str | Path | None = None,
+    language: str = "en-us",
+    prompt_seconds: float = 3.0,
+    name: str = "echovox",
+    notes: str = "",
+) -> Path:
+    """Build a model directory from a codec checkpoint dir and AR/NAR checkpoints.
+
+    symbols: the symbol table the LM was trained with (default: the built-in table, which is
+    what the recipes use unless they extended it)."""
+    from echovox.codec import Codec
+    from echovox.text import SymbolTable
+
+    codec_model = Codec.from_pretrained(codec, device="cpu")
+    ar_model = load_lm_checkpoint(ar, "ar")
+    nar_model = load_lm_checkpoint(nar, "nar")
+    table = SymbolTable.load(symbols) if symbols else SymbolTable.default()
+    return save_model_dir(
+        output,
+        codec=codec_model,
+        ar=ar_model,
+        nar=nar_model,
+        symbols=table,
+        text=TextConfig(language=language),
+        prompt=PromptConfig(seconds=prompt_seconds),
+        name=name,
+        card_notes=notes,
+    )

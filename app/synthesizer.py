@@ -1,0 +1,408 @@
+"""The Python API: clone a voice from a short prompt.
+
+    tts = Synthesizer.from_pretrained()            # the embedded model, or a model directory
+    audio = tts.clone("Text to say.", prompt="me.wav", prompt_text="What I say in me.wav.")
+    audio.save("out.wav")
+
+Pipeline per request: condition the prompt (prompt.py), encode it with the codec, phonemise
+the prompt transcript and the target text (split into sentence chunks), let the AR model write
+codebook 1 of every chunk in one batch, let the NAR fill codebooks 2..Q, decode each chunk and
+join the chunks with short pauses.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+import time
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from echovox.audio import AudioError, save_audio
+from echovox.checkpoint import CheckpointError
+
+from .checkpoint import EMBEDDED_MODEL_DIR, LoadedModel, PromptConfig, load_model_dir
+from .prompt import PromptInput, condition_prompt, read_prompt, shorten_transcript
+
+ProgressCallback = Callable[[int, int], None]
+EDGE_FADE_SECONDS = 0.005
+
+
+class TextError(ValueError):
+    """Text that cannot be synthesised: empty, not a string, or nothing speakable."""
+
+
+@dataclass
+class ClonedAudio:
+    """waveform: [S] float32 in [-1, 1] at sample_rate. seconds: wall-clock synthesis time;
+    rtf: seconds / duration (below 1 is faster than real time). chunks: the normalised text
+    of each synthesised chunk; stop_reasons: per chunk, "eos" or "max_frames"."""
+
+    waveform: np.ndarray
+    sample_rate: int
+    text: str
+    chunks: list[str]
+    prompt_text: str
+    seconds: float
+    stop_reasons: list[str] = field(default_factory=list)
+
+    @property
+    def duration(self) -> float:
+        return len(self.waveform) / self.sample_rate
+
+    @property
+    def rtf(self) -> float:
+        return self.seconds / max(self.duration, 1e-9)
+
+    def save(self, path: str | Path) -> Path:
+        """Write 16-bit PCM (WAV or FLAC by suffix)."""
+        return save_audio(path, self.waveform, self.sample_rate)
+
+
+@dataclass
+class VoicePrompt:
+    """A conditioned, encoded prompt, reusable across many `clone` calls.
+
+    waveform: [S] at the codec rate; codes: [Q, P] long; phoneme_ids: the transcript's ids."""
+
+    waveform: np.ndarray
+    sample_rate: int
+    codes: Any  # torch.LongTensor [Q, P]
+    text: str
+    phoneme_ids: list[int]
+    trimmed: bool = False
+
+
+@dataclass
+class CloneRequest:
+    """One item for `clone_many`."""
+
+    text: str
+    prompt: PromptInput | VoicePrompt
+    prompt_text: str | None = None
+    sample_rate: int | None = None
+
+
+def resolve_device(device: str | None) -> str:
+    """'auto' -> 'cuda' when present, else 'cpu'; anything else is passed through."""
+    import torch
+
+    if device in (None, "auto"):
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if str(device).startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError(f"device {device!r} asked for, but CUDA is not available here")
+    return str(device)
+
+
+class Synthesizer:
+    """Loaded codec + AR + NAR + text front end. Generation is serialised by a lock: the LMs
+    keep their KV cache on the module, so two threads must not decode through them at once."""
+
+    def __init__(self, model: LoadedModel, device: str = "auto") -> None:
+        from echovox.lm.generate import SamplingSettings
+        from echovox.text import TextFrontend
+
+        self.model = model
+        self.config = model.config
+        self.device = resolve_device(device)
+        self.codec = model.codec.to(self.device).eval()
+        self.ar = model.ar.to(self.device).eval()
+        self.nar = model.nar.to(self.device).eval()
+        self.frontend = TextFrontend(self.config.text.language, symbols=model.symbols)
+        self.settings = SamplingSettings(**self.config.sampling)
+        self.prompt_config = self.config.prompt
+        self._lock = threading.Lock()
+        self._asr = None
+
+    # ------------------------------------------------------------------------- loading
+    @classmethod
+    def from_pretrained(cls, path: str | Path | None = None, device: str = "auto") -> Synthesizer:
+        """Load a model directory (see echovox.app.checkpoint); None = the embedded model."""
+        if path is None:
+            if not (EMBEDDED_MODEL_DIR / "config.json").is_file():
+                raise CheckpointError(
+                    "the embedded default model is not in this install yet (it will live in "
+                    f"{EMBEDDED_MODEL_DIR}); pass a model directory, e.g. "
+                    "Synthesizer.from_pretrained('path/to/model'), or build one with "
+                    "`echovox assemble_model`"
+                )
+            path = EMBEDDED_MODEL_DIR
+        return cls(load_model_dir(path), device=device)
+
+    @property
+    def sample_rate(self) -> int:
+        return int(self.codec.sample_rate)
+
+    @property
+    def asr(self):
+        if self._asr is None:
+            from .asr import PromptTranscriber
+
+            self._asr = PromptTranscriber()
+        return self._asr
+
+    def default_settings(self, **overrides: Any):
+        """The model's default SamplingSettings with some fields replaced."""
+        return dataclasses.replace(self.settings, **overrides)
+
+    # ------------------------------------------------------------------------- prompts
+    def prepare_prompt(
+        self,
+        prompt: PromptInput | VoicePrompt,
+        prompt_text: str | None = None,
+        *,
+        sample_rate: int | None = None,
+        prompt_seconds: float | None = None,
+    ) -> VoicePrompt:
+        """Condition, encode and phonemise a prompt. Raises AudioError for unusable audio,
+        TextError for an unusable transcript, AsrUnavailableError when prompt_text is None and
+        no recogniser is installed."""
+        if isinstance(prompt, VoicePrompt):
+            return prompt
+        import torch
+
+        cfg = self.prompt_config
+        if prompt_seconds is not None:
+            cfg = dataclasses.replace(cfg, seconds=float(prompt_seconds))
+            cfg.__post_init__()
+        wav = read_prompt(prompt, self.sample_rate, sample_rate)
+        prepared = condition_prompt(wav, self.sample_rate, cfg)
+        if prompt_text is None:
+            prompt_text = self.asr.transcribe(prepared.waveform, self.sample_rate)
+            if not prompt_text:
+                raise AudioError(
+                    "could not recognise any words in the prompt; pass its transcript as "
+                    "prompt_text"
+                )
+        elif not isinstance(prompt_text, str) or not prompt_text.strip():
+            raise TextError(
+                "prompt_text is empty; pass the prompt's transcript, or None to "
+                "transcribe it automatically"
+            )
+        elif prepared.trimmed:
+            # the transcript describes the whole recording, the model sees only its start
+            prompt_text = shorten_transcript(
+                prompt_text, prepared.kept_seconds / prepared.source_seconds
+            )
+            warnings.warn(
+                f"the prompt was cut from {prepared.source_seconds:.1f} s to "
+                f"{prepared.kept_seconds:.1f} s and its transcript shortened in proportion to "
+                f"{prompt_text!r}; pass a prompt of at most {cfg.seconds:g} s, or "
+                "prompt_text=None, for an exact transcript",
+                stacklevel=2,
+            )
+        try:
+            ids = self.frontend.ids(prompt_text)
+        except ValueError as err:
+            raise TextError(f"prompt_text: {err}") from err
+        n_q = self.nar.config.n_codebooks
+        codes = self.codec.encode(torch.from_numpy(prepared.waveform)[None, None], n_q=n_q)[0]
+        return VoicePrompt(
+            waveform=prepared.waveform,
+            sample_rate=self.sample_rate,
+            codes=codes.cpu(),
+            text=prompt_text,
+            phoneme_ids=ids,
+            trimmed=prepared.trimmed,
+        )
+
+    # ------------------------------------------------------------------------- synthesis
+    def clone(
+        self,
+        text: str,
+        prompt: PromptInput | VoicePrompt,
+        prompt_text: str | None = None,
+        *,
+        sample_rate: int | None = None,
+        settings=None,
+        prompt_seconds: float | None = None,
+        progress: ProgressCallback | None = None,
+    ) -> ClonedAudio:
+        """Say `text` in the voice of `prompt`.
+
+        Args:
+            text: any length; long text is split into sentences, synthesised chunk by chunk.
+            prompt: a path, an array (with sample_rate), (array, rate), or a VoicePrompt.
+            prompt_text: the prompt's transcript; None transcribes it with the offline ASR.
+            settings: SamplingSettings (default: the model's); its seed makes runs repeatable.
+            prompt_seconds: override the model's prompt length.
+            progress: called as progress(done_chunks, total_chunks) after every chunk.
+        """
+        req = CloneRequest(
+            text=text, prompt=prompt, prompt_text=prompt_text, sample_rate=sample_rate
+        )
+        return self.clone_many(
+            [req], settings=settings, prompt_seconds=prompt_seconds, progress=progress
+        )[0]
+
+    def clone_many(
+        self,
+        requests: Sequence[CloneRequest | dict],
+        *,
+        settings=None,
+        prompt_seconds: float | None = None,
+        progress: ProgressCallback | None = None,
+        batch_size: int = 8,
+    ) -> list[ClonedAudio]:
+        """Synthesise several requests, their chunks batched through the LMs together.
+
+        requests: CloneRequest or dicts with its fields. Returns one ClonedAudio per request,
+        in order; each one's `seconds` is the wall time of the whole call."""
+        t0 = time.perf_counter()
+        reqs = [r if isinstance(r, CloneRequest) else CloneRequest(**r) for r in requests]
+        if not reqs:
+            raise ValueError("clone_many needs at least one request")
+        settings = settings or self.settings
+        prompts: list[VoicePrompt] = []
+        chunk_lists = []
+        for r in reqs:
+            chunk_lists.append(self.text_chunks(r.text))
+            prompts.append(
+                self.prepare_prompt(
+                    r.prompt,
+                    r.prompt_text,
+                    sample_rate=r.sample_rate,
+                    prompt_seconds=prompt_seconds,
+                )
+            )
+        # flat work list: (request index, chunk index)
+        items = [(i, j) for i, chunks in enumerate(chunk_lists) for j in range(len(chunks))]
+        total = len(items)
+        audio: dict[tuple[int, int], np.ndarray] = {}
+        reasons: dict[tuple[int, int], str] = {}
+        with self._lock:
+            for b0 in range(0, total, max(1, batch_size)):
+                batch = items[b0 : b0 + batch_size]
+                seed = None if settings.seed is None else settings.seed + b0
+                wavs, stops = self._generate(
+                    [prompts[i] for i, _ in batch],
+                    [chunk_lists[i][j].ids for i, j in batch],
+                    dataclasses.replace(settings, seed=seed),
+                )
+                for k, key in enumerate(batch):
+                    audio[key], reasons[key] = wavs[k], stops[k]
+                    if progress is not None:
+                        progress(b0 + k + 1, total)
+        elapsed = time.perf_counter() - t0
+        pause = np.zeros(int(self.config.text.pause_seconds * self.sample_rate), np.float32)
+        out = []
+        for i, r in enumerate(reqs):
+            parts = []
+            for j in range(len(chunk_lists[i])):
+                if parts:
+                    parts.append(pause)
+                parts.append(_fade_edges(audio[(i, j)], self.sample_rate))
+            out.append(
+                ClonedAudio(
+                    waveform=np.concatenate(parts).astype(np.float32),
+                    sample_rate=self.sample_rate,
+                    text=r.text,
+                    chunks=[c.normalized for c in chunk_lists[i]],
+                    prompt_text=prompts[i].text,
+                    seconds=elapsed,
+                    stop_reasons=[reasons[(i, j)] for j in range(len(chunk_lists[i]))],
+                )
+            )
+        return out
+
+    def text_chunks(self, text: str):
+        """Sentence chunks of `text` that fit the LMs' phoneme tables together with a prompt.
+        Raises TextError for empty or unspeakable text."""
+        if not isinstance(text, str):
+            raise TextError(f"text must be a string, got {type(text).__name__}")
+        if not text.strip():
+            raise TextError("text is empty: there is nothing to say")
+        max_chars = self.config.text.max_chars
+        try:
+            return self.frontend.chunks(text, max_chars=max_chars)
+        except ValueError as err:
+            raise TextError(str(err)) from err
+
+    def _phoneme_budget(self) -> int:
+        return min(self.ar.config.max_phonemes, self.nar.config.max_phonemes)
+
+    def _generate(self, prompts: list[VoicePrompt], chunk_ids: list[list[int]], settings):
+        """One batch: AR then NAR then codec. Returns ([S_i] waveforms, stop reasons)."""
+        import torch
+
+        from echovox.lm.generate import generate_ar, generate_nar
+
+        sep = self.frontend.symbols.id("_")
+        phonemes, n_prompt = [], []
+        for p, ids in zip(prompts, chunk_ids):
+            seq = [*p.phoneme_ids, sep, *ids]
+            if len(seq) > self._phoneme_budget():
+                raise TextError(
+                    f"a sentence is too long for this model: {len(ids)} phonemes plus "
+                    f"{len(p.phoneme_ids)} of the prompt exceed {self._phoneme_budget()}; "
+                    "split it with punctuation"
+                )
+            phonemes.append(torch.tensor(seq, dtype=torch.long))
+            n_prompt.append(len(p.phoneme_ids) + 1)
+        prompt_codes = [p.codes for p in prompts]
+        # the NAR sees prompt + target frames in one position table: cap the AR to fit it
+        room = min(self.ar.config.max_frames, self.nar.config.max_frames) - max(
+            pc.shape[1] for pc in prompt_codes
+        )
+        if room < 1:
+            raise AudioError(
+                "the prompt is too long for this model's position tables; use a shorter "
+                "prompt_seconds"
+            )
+        cap = room if settings.max_frames is None else min(room, settings.max_frames)
+        settings = dataclasses.replace(settings, max_frames=cap)
+        ar_out = generate_ar(self.ar, phonemes, prompt_codes, settings, n_prompt_phonemes=n_prompt)
+        first = [c if len(c) else torch.zeros(1, dtype=torch.long) for c in ar_out.codes]
+        codes = generate_nar(
+            self.nar,
+            phonemes,
+            prompt_codes,
+            first,
+            temperature=self.config.nar_temperature,
+            seed=settings.seed,
+        )
+        wavs = [self._decode(c) for c in codes]
+        return wavs, ar_out.stop_reasons
+
+    def _decode(self, codes) -> np.ndarray:
+        """[Q, T] -> [S] float32. On CUDA the decoder convolutions run in float16 under
+        autocast; the codebook lookup stays float32 (autocast leaves embedding gathers alone)
+        and the output is cast back, so only the decoder's arithmetic loses precision."""
+        import torch
+
+        codes = codes[None].to(self.device)
+        if self.device.startswith("cuda"):
+            with torch.autocast("cuda", dtype=torch.float16):
+                wav = self.codec.decode(codes)
+        else:
+            wav = self.codec.decode(codes)
+        wav = wav[0, 0].float().cpu().numpy()
+        return np.clip(np.nan_to_num(wav), -1.0, 1.0).astype(np.float32)
+
+
+def _fade_edges(wav: np.ndarray, sr: int) -> np.ndarray:
+    """Short linear fades so joined chunks do not click."""
+    n = min(len(wav) // 2, int(EDGE_FADE_SECONDS * sr))
+    if n < 2:
+        return wav
+    wav = wav.copy()
+    ramp = np.linspace(0.0, 1.0, n, dtype=np.float32)
+    wav[:n] *= ramp
+    wav[-n:] *= ramp[::-1]
+    return wav
+
+
+__all__ = [
+    "ClonedAudio",
+    "CloneRequest",
+    "PromptConfig",
+    "Synthesizer",
+    "TextError",
+    "VoicePrompt",
+    "resolve_device",
+]
