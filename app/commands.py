@@ -1,0 +1,198 @@
+"""Top-level app subcommands: `echovox synthesize`, `echovox demo`, `echovox assemble_model`.
+
+Heavy imports (torch, gradio) happen inside the functions so `echovox --help` stays fast.
+User errors exit with a one-line message, not a traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+
+def _fail(command: str, err: Exception) -> None:
+    sys.exit(f"echovox {command}: {err}")
+
+
+def synthesize(
+    text: str | None = None,
+    prompt: str | None = None,
+    output: str = "out.wav",
+    prompt_text: str | None = None,
+    text_file: str | None = None,
+    model: str | None = None,
+    device: str = "auto",
+    temperature: float | None = None,
+    top_k: int | None = None,
+    top_p: float | None = None,
+    repetition_aware: bool | None = None,
+    seed: int | None = None,
+    prompt_seconds: float | None = None,
+):
+    """Say TEXT in the voice of a short PROMPT recording and write a WAV file.
+
+    Args:
+        text: the text to say (or use --text_file for long text).
+        prompt: a recording of the voice to clone (any format soundfile reads, any rate).
+        output: where to write the audio (.wav or .flac).
+        prompt_text: what is said in the prompt; omitted: transcribed with the offline ASR.
+        text_file: a UTF-8 text file to read instead of --text.
+        model: a model directory; omitted: the embedded default model.
+        device: auto (CUDA when present), cpu or cuda.
+        temperature: AR sampling temperature (0 = greedy); omitted: the model's default.
+        top_k: keep the k most likely codes (0 = off); omitted: the model's default.
+        top_p: nucleus sampling mass (1 = off); omitted: the model's default.
+        repetition_aware: VALL-E 2 repetition-aware sampling on or off.
+        seed: sampling seed for a repeatable result.
+        prompt_seconds: cut the prompt to this length (default: the model's, 3 s).
+    """
+    import json
+    import warnings
+
+    from tqdm import tqdm
+
+    from echovox.audio import AudioError
+    from echovox.checkpoint import CheckpointError
+
+    from .asr import AsrUnavailableError
+    from .synthesizer import Synthesizer, TextError
+
+    if (text is None) == (text_file is None):
+        _fail("synthesize", ValueError("give exactly one of --text and --text_file"))
+    if prompt is None:
+        _fail("synthesize", ValueError("--prompt (a recording of the voice to clone) is required"))
+    if text_file is not None:
+        try:
+            text = Path(text_file).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as err:
+            _fail("synthesize", ValueError(f"cannot read --text_file {text_file}: {err}"))
+    try:
+        tts = Synthesizer.from_pretrained(model, device=device)
+        overrides = {
+            k: v
+            for k, v in dict(temperature=temperature, top_k=top_k, top_p=top_p).items()
+            if v is not None
+        }
+        if repetition_aware is not None and not repetition_aware:
+            overrides["repetition_window"] = 0
+        if seed is not None:
+            overrides["seed"] = seed
+        settings = tts.default_settings(**overrides)
+        bar = tqdm(desc="synthesize", unit="sentence", file=sys.stderr)
+
+        def progress(done: int, total: int) -> None:
+            bar.total = total
+            bar.n = done
+            bar.refresh()
+
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            audio = tts.clone(
+                text,
+                prompt=prompt,
+                prompt_text=prompt_text,
+                settings=settings,
+                prompt_seconds=prompt_seconds,
+                progress=progress,
+            )
+        bar.close()
+        for w in caught:
+            print(f"warning: {w.message}", file=sys.stderr)
+        path = audio.save(output)
+    except (AudioError, TextError, CheckpointError, AsrUnavailableError, ValueError) as err:
+        _fail("synthesize", err)
+    summary = {
+        "output": str(path),
+        "duration_s": round(audio.duration, 3),
+        "synthesis_s": round(audio.seconds, 3),
+        "rtf": round(audio.rtf, 3),
+        "sentences": len(audio.chunks),
+        "stop_reasons": audio.stop_reasons,
+        "prompt_text": audio.prompt_text,
+        "device": tts.device,
+    }
+    print(json.dumps(summary, ensure_ascii=False))
+    return None
+
+
+def demo(
+    model: str | None = None,
+    host: str = "127.0.0.1",
+    port: int | None = None,
+    share: bool = False,
+    device: str = "auto",
+    max_chars: int = 1000,
+    concurrency: int = 1,
+    max_queue: int = 16,
+):
+    """Launch the Gradio voice-cloning demo in the browser (local only unless --share).
+
+    Args:
+        model: a model directory; omitted: the embedded default model.
+        host: interface to listen on (127.0.0.1 keeps it on this machine).
+        port: port to listen on; omitted: Gradio picks a free one from 7860.
+        share: create a public gradio.live link (off by default).
+        device: auto (CUDA when present), cpu or cuda.
+        max_chars: longest text the demo accepts.
+        concurrency: requests processed at once.
+        max_queue: requests waiting beyond which new ones are refused.
+    """
+    from echovox.checkpoint import CheckpointError
+
+    from .demo import DemoConfig, launch
+    from .synthesizer import Synthesizer
+
+    try:
+        tts = Synthesizer.from_pretrained(model, device=device)
+    except (CheckpointError, ValueError) as err:
+        _fail("demo", err)
+    cfg = DemoConfig(max_chars=max_chars, concurrency=concurrency, max_queue=max_queue)
+    launch(tts, host=host, port=port, share=share, config=cfg, block=True)
+
+
+def assemble_model(
+    output: str,
+    codec: str | None = None,
+    ar: str | None = None,
+    nar: str | None = None,
+    symbols: str | None = None,
+    language: str = "en-us",
+    prompt_seconds: float = 3.0,
+    name: str = "echovox",
+):
+    """Assemble a model directory (loaded by `synthesize --model` and `demo`) from checkpoints.
+
+    Args:
+        output: the model directory to write.
+        codec: a codec checkpoint directory (Codec.save_pretrained / codec training's model/).
+        ar: the AR checkpoint: a directory with config.json + safetensors, a .safetensors file
+            with config.json beside it, or a Lightning .ckpt.
+        nar: the NAR checkpoint, in the same layouts as --ar.
+        symbols: the symbol table JSON the LM was trained with (default: the built-in table).
+        language: the text front end's espeak-ng language.
+        prompt_seconds: the prompt length the model was trained for.
+        name: the model's name in its model card.
+    """
+    from echovox.checkpoint import CheckpointError
+
+    from .checkpoint import assemble_model_dir
+
+    if codec is None or ar is None or nar is None:
+        _fail("assemble_model", ValueError("--codec, --ar and --nar are all required"))
+    try:
+        path = assemble_model_dir(
+            output,
+            codec=codec,
+            ar=ar,
+            nar=nar,
+            symbols=symbols,
+            language=language,
+            prompt_seconds=prompt_seconds,
+            name=name,
+        )
+    except (CheckpointError, ValueError, FileNotFoundError) as err:
+        _fail("assemble_model", err)
+    print(path)
+
+
+COMMANDS = {"synthesize": synthesize, "demo": demo, "assemble_model": assemble_model}

@@ -1,0 +1,274 @@
+"""The Gradio voice-cloning demo.
+
+    echovox demo --model DIR              # http://127.0.0.1:7860, no share link
+
+Offline by construction: analytics off, system fonts instead of the default theme's web fonts,
+no server-side rendering (it needs a Node server), and no share link unless asked for. Files are
+served only from the app's own temp folder: Gradio's upload/cache folder is pointed there and it
+is the only allowed path.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from echovox.audio import AudioError
+from echovox.checkpoint import CheckpointError
+
+from .asr import AsrUnavailableError
+from .spectrogram import spectrogram_image
+from .synthesizer import Synthesizer, TextError
+
+log = logging.getLogger(__name__)
+
+ASSETS = Path(__file__).resolve().parent / "assets"
+EXAMPLE_PROMPT = ASSETS / "example_prompt.wav"
+EXAMPLE_PROMPT_TEXT = "A quiet walk by the river clears the mind."
+EXAMPLE_SENTENCES = (
+    "Good morning! The coffee is ready and the train leaves at eight.",
+    "Please remember to water the plants while I am away.",
+    "Voice cloning should only ever be used with the speaker's consent.",
+)
+USER_ERRORS = (AudioError, TextError, CheckpointError, AsrUnavailableError, ValueError)
+
+
+@dataclass
+class DemoConfig:
+    """max_chars: longest target text accepted; concurrency: generations running at once (the
+    model is serialised anyway, so more only helps the cheap steps); max_queue: waiting
+    requests beyond which new ones are refused."""
+
+    max_chars: int = 1000
+    concurrency: int = 1
+    max_queue: int = 16
+    temp_dir: str | None = None
+
+
+def _user_error(message: str):
+    import gradio as gr
+
+    return gr.Error(message, print_exception=False)
+
+
+def build_demo(synth: Synthesizer, config: DemoConfig | None = None):
+    """The gr.Blocks app around a loaded Synthesizer (call .queue() / .launch() on it, or use
+    `launch`)."""
+    import gradio as gr
+
+    cfg = config or DemoConfig()
+    s = synth.settings
+    asr_available = synth.asr.available
+
+    def check_inputs(prompt, text):
+        if not prompt:
+            raise _user_error("Please upload or record a voice prompt (a few seconds of speech).")
+        if not text or not str(text).strip():
+            raise _user_error("Please type the text to say.")
+        if len(text) > cfg.max_chars:
+            raise _user_error(
+                f"The text is {len(text)} characters long; this demo accepts up to "
+                f"{cfg.max_chars}. Shorten it or use the Python API / CLI for long text."
+            )
+
+    def transcribe(prompt):
+        if not prompt:
+            raise _user_error("Upload or record a prompt first.")
+        try:
+            vp = synth.prepare_prompt(prompt, prompt_text=None)
+        except USER_ERRORS as err:
+            raise _user_error(str(err)) from None
+        return vp.text
+
+    def generate(
+        prompt,
+        prompt_text,
+        text,
+        temperature,
+        top_k,
+        top_p,
+        repetition_aware,
+        seed,
+        prompt_seconds,
+        progress=gr.Progress(),  # noqa: B008 - Gradio's documented way to receive a tracker
+    ):
+        check_inputs(prompt, text)
+        t0 = time.perf_counter()
+        progress(0.0, desc="Preparing the prompt")
+        try:
+            settings = synth.default_settings(
+                temperature=float(temperature),
+                top_k=int(top_k),
+                top_p=float(top_p),
+                repetition_window=s.repetition_window if repetition_aware else 0,
+                seed=None if seed is None or seed < 0 else int(seed),
+            )
+            vp = synth.prepare_prompt(
+                prompt,
+                prompt_text=(prompt_text or "").strip() or None,
+                prompt_seconds=float(prompt_seconds),
+            )
+
+            def on_chunk(done: int, total: int) -> None:
+                progress(done / total, desc=f"Sentence {done} of {total}")
+
+            audio = synth.clone(text, vp, settings=settings, progress=on_chunk)
+        except USER_ERRORS as err:
+            raise _user_error(str(err)) from None
+        except Exception as err:  # never show a stack trace; keep it in the server log
+            log.exception("synthesis failed")
+            raise _user_error(
+                f"Synthesis failed ({type(err).__name__}). See the server log."
+            ) from None
+        elapsed = time.perf_counter() - t0
+        pcm = (np.clip(audio.waveform, -1, 1) * 32767).astype(np.int16)
+        return (
+            (audio.sample_rate, pcm),
+            spectrogram_image(vp.waveform, vp.sample_rate),
+            spectrogram_image(audio.waveform, audio.sample_rate),
+            f"{elapsed:.2f} s",
+            f"{elapsed / max(audio.duration, 1e-9):.2f}",
+            vp.text,
+        )
+
+    theme = gr.themes.Default(
+        font=["system-ui", "sans-serif"], font_mono=["ui-monospace", "monospace"]
+    )
+    with gr.Blocks(title="echovox voice cloning", analytics_enabled=False) as demo:
+        demo.echovox_theme = theme  # launch() takes the theme in Gradio 6
+        gr.Markdown(
+            "# echovox: zero-shot voice cloning\n"
+            "Give a few seconds of someone's speech (with their consent) and its transcript, "
+            f"then the text to say. Model: `{synth.config.name}`."
+        )
+        with gr.Row():
+            with gr.Column():
+                prompt = gr.Audio(
+                    sources=["upload", "microphone"],
+                    type="filepath",
+                    label="Voice prompt (upload or record)",
+                    elem_id="prompt",
+                )
+                with gr.Row():
+                    prompt_text = gr.Textbox(
+                        label="Prompt transcript (what is said in the prompt)",
+                        placeholder="Leave empty to transcribe automatically"
+                        if asr_available
+                        else "Type what is said in the prompt",
+                        elem_id="prompt_text",
+                        scale=4,
+                    )
+                    transcribe_btn = gr.Button(
+                        "Transcribe", visible=asr_available, scale=1, elem_id="transcribe"
+                    )
+                text = gr.Textbox(
+                    label=f"Text to say (up to {cfg.max_chars} characters)",
+                    lines=4,
+                    elem_id="text",
+                )
+                with gr.Accordion("Advanced", open=False):
+                    temperature = gr.Slider(
+                        0.0, 2.0, value=s.temperature, step=0.05, label="Temperature (0 = greedy)"
+                    )
+                    top_k = gr.Slider(0, 200, value=s.top_k, step=1, label="Top-k (0 = off)")
+                    top_p = gr.Slider(0.05, 1.0, value=s.top_p, step=0.05, label="Top-p (1 = off)")
+                    repetition_aware = gr.Checkbox(
+                        value=s.repetition_window > 0, label="Repetition-aware sampling"
+                    )
+                    seed = gr.Number(
+                        value=s.seed if s.seed is not None else -1,
+                        precision=0,
+                        label="Seed (-1 = random)",
+                    )
+                    prompt_seconds = gr.Slider(
+                        synth.prompt_config.min_seconds,
+                        10.0,
+                        value=synth.prompt_config.seconds,
+                        step=0.5,
+                        label="Prompt length (s)",
+                    )
+                generate_btn = gr.Button("Generate", variant="primary", elem_id="generate")
+            with gr.Column():
+                output = gr.Audio(
+                    label="Generated speech", type="numpy", elem_id="output", interactive=False
+                )
+                with gr.Row():
+                    prompt_spec = gr.Image(
+                        label="Prompt spectrogram", type="numpy", interactive=False
+                    )
+                    output_spec = gr.Image(
+                        label="Output spectrogram", type="numpy", interactive=False
+                    )
+                with gr.Row():
+                    took = gr.Textbox(label="Time taken", interactive=False, elem_id="took")
+                    rtf = gr.Textbox(label="Real-time factor", interactive=False, elem_id="rtf")
+                used_text = gr.Textbox(label="Transcript used for the prompt", interactive=False)
+        if EXAMPLE_PROMPT.is_file():
+            gr.Examples(
+                examples=[[str(EXAMPLE_PROMPT), EXAMPLE_PROMPT_TEXT, t] for t in EXAMPLE_SENTENCES],
+                inputs=[prompt, prompt_text, text],
+                cache_examples=False,
+            )
+        transcribe_btn.click(transcribe, inputs=prompt, outputs=prompt_text, api_name="transcribe")
+        generate_btn.click(
+            generate,
+            inputs=[
+                prompt,
+                prompt_text,
+                text,
+                temperature,
+                top_k,
+                top_p,
+                repetition_aware,
+                seed,
+                prompt_seconds,
+            ],
+            outputs=[output, prompt_spec, output_spec, took, rtf, used_text],
+            api_name="generate",
+        )
+    return demo
+
+
+def prepare_environment(temp_dir: str | None = None) -> Path:
+    """Point Gradio's file cache at a private folder and turn analytics off. Must run before
+    the Blocks are built: components read the cache folder when they are created."""
+    folder = Path(temp_dir) if temp_dir else Path(tempfile.mkdtemp(prefix="echovox-demo-"))
+    folder.mkdir(parents=True, exist_ok=True)
+    os.environ["GRADIO_TEMP_DIR"] = str(folder)
+    os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
+    return folder
+
+
+def launch(
+    synth: Synthesizer,
+    *,
+    host: str = "127.0.0.1",
+    port: int | None = None,
+    share: bool = False,
+    config: DemoConfig | None = None,
+    block: bool = True,
+):
+    """Build, queue and launch the demo. Returns the Blocks (already running when block=False;
+    call .close() to stop it)."""
+    cfg = config or DemoConfig()
+    folder = prepare_environment(cfg.temp_dir)
+    demo = build_demo(synth, cfg)
+    demo.queue(max_size=cfg.max_queue, default_concurrency_limit=cfg.concurrency)
+    demo.launch(
+        server_name=host,
+        server_port=port,
+        share=share,
+        allowed_paths=[str(folder)],
+        ssr_mode=False,
+        prevent_thread_lock=not block,
+        quiet=not block,
+        show_error=False,
+        theme=demo.echovox_theme,
+    )
+    return demo
