@@ -61,6 +61,9 @@ def scan_tree(root: Path, subsets: list[str], report: StageReport) -> list[dict]
             )
         for path in tqdm(paths, desc=f"verify {subset}", unit="file", dynamic_ncols=True):
             rel = str(path.relative_to(root))
+            if path.stat().st_size == 0:
+                report.skip(rel, "zero-length audio (empty file)")
+                continue
             try:
                 info = sf.info(str(path))
                 duration = float(info.frames) / float(info.samplerate)

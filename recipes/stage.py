@@ -90,6 +90,12 @@ def quiet_datasets() -> None:
     datasets.disable_progress_bars()
 
 
+def _save(ds, path: Path) -> None:
+    # an empty dataset must be written as one (empty) shard: with the default of zero arrow
+    # files, datasets 5 cannot load it back
+    ds.save_to_disk(str(path), num_shards=1 if len(ds) == 0 else None)
+
+
 def save_dataset_atomic(ds, path: Path) -> Path:
     """`save_to_disk` into a temporary sibling, then rename: readers never see half a dataset."""
     path = Path(path)
@@ -97,7 +103,7 @@ def save_dataset_atomic(ds, path: Path) -> Path:
     tmp = path.parent / f".{path.name}.tmp-{os.getpid()}"
     if tmp.exists():
         shutil.rmtree(tmp)
-    ds.save_to_disk(str(tmp))
+    _save(ds, tmp)
     if path.exists():
         shutil.rmtree(path)
     os.replace(tmp, path)
@@ -145,7 +151,7 @@ def _process_shards(
         tmp = work / f".shard-{index:05d}.tmp-{os.getpid()}"
         if tmp.exists():
             shutil.rmtree(tmp)
-        ds.save_to_disk(str(tmp / "data"))
+        _save(ds, tmp / "data")
         write_json(tmp / "report.json", {"n_in": len(rows), "skipped": result.skipped})
         os.replace(tmp, out)  # the commit point of this shard
         if queue is not None:
