@@ -322,6 +322,12 @@ def run_stages(
             print(f"stage {st.number} ({st.name}): not wired yet: {st.why}. Stopping here.")
             break
         print(f"stage {st.number} ({st.name}): starting", flush=True)
+        # this stage's output is about to change: later stages built on the old one are stale
+        for later in stages:
+            stale = done_marker(exp, later.number)
+            if later.number > st.number and stale.exists():
+                stale.unlink()
+                print(f"  stage {later.number} marked not done: its input is being rebuilt")
         t0 = time.time()
         report = st.fn(cfg, force=force)
         report.seconds = time.time() - t0

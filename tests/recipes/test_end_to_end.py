@@ -127,6 +127,21 @@ def test_stages_0_to_5_with_bad_input(tmp_path, tiny_codec_dir):
     direct = codec.encode(torch.from_numpy(wav)[None, None])[0].numpy()
     assert (direct == np.asarray(row["codes"])).mean() > 0.98
 
+    # the recipe's phonemes are what the app's front end makes from the same text
+    from echovox.text import TextFrontend
+
+    frontend = TextFrontend("en-us", symbols=symbols)
+    for row in phon.select(range(3)):
+        assert frontend.ids(row["text"]) == row["phonemes"]
+
+    # the LM's reader accepts every split as written
+    from echovox.lm.data import TokenDataset
+
+    for split in ("train", "dev", "test"):
+        ds = TokenDataset(cfg.exp / "tokens" / split, n_codebooks=codec.n_codebooks,
+                          codebook_size=codec.codebook_size, n_phonemes=len(symbols))  # fmt: skip
+        assert ds[0].codes.shape[0] == codec.n_codebooks
+
     # a second run finds every stage done and changes nothing
     before = list(load_dataset_dir(cfg.exp / "tokens/train")["id"])
     assert run(cfg, 0, 5) == []
