@@ -270,6 +270,7 @@ class Synthesizer:
                     prompt_seconds=prompt_seconds,
                 )
             )
+        chunk_lists = [self._fit_chunks(c, p) for c, p in zip(chunk_lists, prompts)]
         # flat work list: (request index, chunk index)
         items = [(i, j) for i, chunks in enumerate(chunk_lists) for j in range(len(chunks))]
         total = len(items)
@@ -325,6 +326,26 @@ class Synthesizer:
 
     def _phoneme_budget(self) -> int:
         return min(self.ar.config.max_phonemes, self.nar.config.max_phonemes)
+
+    def _fit_chunks(self, chunks, prompt: VoicePrompt, min_chars: int = 16):
+        """Split chunks again, at ever smaller sizes, until each fits the phoneme tables
+        together with the prompt's phonemes (and the separator)."""
+        budget = self._phoneme_budget() - len(prompt.phoneme_ids) - 1
+        out = []
+        for chunk in chunks:
+            pieces, max_chars = [chunk], len(chunk.normalized)
+            while any(len(p.ids) > budget for p in pieces):
+                max_chars //= 2
+                if max_chars < min_chars:
+                    raise TextError(
+                        f"{chunk.normalized[:40]!r}... is too long for this model: "
+                        f"{max(len(p.ids) for p in pieces)} phonemes do not fit the "
+                        f"{budget} that remain beside the prompt's {len(prompt.phoneme_ids)}; "
+                        "use a shorter prompt transcript or split the text"
+                    )
+                pieces = self.frontend.chunks(chunk.normalized, max_chars=max_chars)
+            out.extend(pieces)
+        return out
 
     def _generate(self, prompts: list[VoicePrompt], chunk_ids: list[list[int]], settings):
         """One batch: AR then NAR then codec. Returns ([S_i] waveforms, stop reasons)."""

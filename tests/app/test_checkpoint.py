@@ -1,0 +1,159 @@
+import json
+
+import pytest
+import torch
+from app_helpers import build_tiny_model
+
+from echovox.app import checkpoint as ck
+from echovox.app.checkpoint import CheckpointError, assemble_model_dir, load_model_dir
+
+
+def test_model_dir_holds_every_file_and_round_trips(tiny_model_dir):
+    names = {p.name for p in tiny_model_dir.iterdir()}
+    assert set(ck.REQUIRED_FILES) | {ck.CARD_NAME} <= names
+    cfg = json.loads((tiny_model_dir / "config.json").read_text())
+    assert cfg["format"] == ck.FORMAT and cfg["echovox_version"]
+    assert {"codec", "ar", "nar", "text", "prompt", "sampling"} <= set(cfg)
+    assert cfg["prompt"]["seconds"] == 3.0
+    loaded = load_model_dir(tiny_model_dir)
+    ar_state = loaded.ar.state_dict()
+    from safetensors.torch import load_file
+
+    saved = load_file(str(tiny_model_dir / "ar.safetensors"))
+    assert all(torch.equal(ar_state[k], v) for k, v in saved.items())
+    assert "VALL-E" in (tiny_model_dir / "README.md").read_text()
+
+
+@pytest.mark.parametrize("name", ck.REQUIRED_FILES)
+def test_missing_file_is_named(tmp_path, name):
+    d = build_tiny_model(tmp_path / "m")
+    (d / name).unlink()
+    with pytest.raises(CheckpointError, match=name):
+        load_model_dir(d)
+
+
+def test_mismatched_weights_name_the_file(tmp_path):
+    d = build_tiny_model(tmp_path / "m")
+    other = build_tiny_model(tmp_path / "o")
+    # AR weights of a model with another width
+    from echovox.checkpoint import save_weights
+    from echovox.lm.ar import ARModel
+    from echovox.lm.config import ARConfig
+
+    cfg = json.loads((other / "config.json").read_text())["ar"]
+    cfg.update(d_model=32, d_ffn=64)
+    save_weights(ARModel(ARConfig.from_dict(cfg)), d / "ar.safetensors")
+    with pytest.raises(CheckpointError, match="ar.safetensors"):
+        load_model_dir(d)
+
+
+def test_corrupt_weights_name_the_file(tmp_path):
+    d = build_tiny_model(tmp_path / "m")
+    (d / "codec.safetensors").write_bytes(b"garbage")
+    with pytest.raises(CheckpointError, match="codec.safetensors"):
+        load_model_dir(d)
+
+
+def test_wrong_format_and_bad_config_are_named(tmp_path):
+    d = build_tiny_model(tmp_path / "m")
+    cfg = json.loads((d / "config.json").read_text())
+    (d / "config.json").write_text(json.dumps({**cfg, "format": "something-else"}))
+    with pytest.raises(CheckpointError, match="config.json.*format"):
+        load_model_dir(d)
+    bad_ar = {**cfg, "ar": {**cfg["ar"], "n_heads": 3}}  # d_model 64 not divisible by 3
+    (d / "config.json").write_text(json.dumps(bad_ar))
+    with pytest.raises(CheckpointError, match="config.json"):
+        load_model_dir(d)
+    (d / "config.json").write_text("{not json")
+    with pytest.raises(CheckpointError, match="config.json"):
+        load_model_dir(d)
+
+
+def test_symbol_table_that_does_not_fit_the_lm_is_rejected(tmp_path):
+    from echovox.text import SymbolTable
+
+    d = build_tiny_model(tmp_path / "m")
+    SymbolTable.default().extended(["new-symbol"]).save(d / "symbols.json")
+    with pytest.raises(CheckpointError, match="symbol table"):
+        load_model_dir(d)
+
+
+def test_codec_that_does_not_fit_the_lm_is_rejected(tmp_path):
+    d = build_tiny_model(tmp_path / "m")
+    cfg = json.loads((d / "config.json").read_text())
+    cfg["codec"]["codebook_size"] = 64
+    (d / "config.json").write_text(json.dumps(cfg))
+    with pytest.raises(CheckpointError, match="codebook size"):
+        load_model_dir(d)
+
+
+def test_missing_directory_and_embedded_model_give_clear_errors(tmp_path, monkeypatch):
+    from echovox.app import synthesizer
+
+    with pytest.raises(CheckpointError, match="not found"):
+        load_model_dir(tmp_path / "nope")
+    monkeypatch.setattr(synthesizer, "EMBEDDED_MODEL_DIR", tmp_path / "pretrained" / "x")
+    with pytest.raises(CheckpointError, match="embedded default model is not in this install"):
+        synthesizer.Synthesizer.from_pretrained()
+
+
+def test_embedded_model_loads_when_present(tmp_path, monkeypatch):
+    from echovox.app import synthesizer
+
+    d = build_tiny_model(tmp_path / "pretrained" / "echovox-tiny")
+    monkeypatch.setattr(synthesizer, "EMBEDDED_MODEL_DIR", d)
+    tts = synthesizer.Synthesizer.from_pretrained(device="cpu")
+    assert tts.sample_rate == 8000
+
+
+def _lm_layouts(tmp_path, loaded):
+    """Write the AR/NAR in the three accepted training layouts."""
+    from safetensors.torch import save_file
+
+    out = {}
+    for kind, model in (("ar", loaded.ar), ("nar", loaded.nar)):
+        state = {k: v.contiguous() for k, v in model.state_dict().items()}
+        d = tmp_path / f"{kind}_dir"
+        d.mkdir()
+        save_file(state, str(d / "model.safetensors"))
+        (d / "config.json").write_text(json.dumps({"config": model.config.to_dict()}))
+        ckpt = tmp_path / f"{kind}.ckpt"
+        torch.save(
+            {
+                "state_dict": {f"model.{k}": v for k, v in state.items()},
+                "hyper_parameters": {"model_config": model.config.to_dict()},
+            },
+            ckpt,
+        )
+        out[kind] = (d, d / "model.safetensors", ckpt)
+    return out
+
+
+@pytest.mark.parametrize("layout", [0, 1, 2], ids=["dir", "safetensors", "lightning_ckpt"])
+def test_assemble_from_training_outputs(tmp_path, tiny_model_dir, layout):
+    loaded = load_model_dir(tiny_model_dir)
+    codec_dir = loaded.codec.save_pretrained(tmp_path / "codec")
+    lms = _lm_layouts(tmp_path, loaded)
+    out = assemble_model_dir(
+        tmp_path / "assembled",
+        codec=codec_dir,
+        ar=lms["ar"][layout],
+        nar=lms["nar"][layout],
+        name="unit-test",
+    )
+    again = load_model_dir(out)
+    assert again.config.name == "unit-test"
+    for a, b in ((again.ar, loaded.ar), (again.nar, loaded.nar), (again.codec, loaded.codec)):
+        sa, sb = a.state_dict(), b.state_dict()
+        assert sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
+
+
+def test_assemble_errors_name_the_input(tmp_path, tiny_model_dir):
+    loaded = load_model_dir(tiny_model_dir)
+    codec_dir = loaded.codec.save_pretrained(tmp_path / "codec")
+    lms = _lm_layouts(tmp_path, loaded)
+    with pytest.raises(CheckpointError, match="AR checkpoint not found"):
+        assemble_model_dir(tmp_path / "x", codec=codec_dir, ar=tmp_path / "no", nar=lms["nar"][0])
+    # the AR's weights handed over as the NAR
+    with pytest.raises(CheckpointError, match="ar_dir"):
+        assemble_model_dir(tmp_path / "x", codec=codec_dir, ar=lms["ar"][0], nar=lms["ar"][0])

@@ -1,0 +1,187 @@
+"""API contract of Synthesizer on a tiny random-weight model (its output is noise, which is
+all plumbing tests need)."""
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import soundfile as sf
+from app_helpers import REPO, SR, voice
+
+from echovox.app.asr import AsrUnavailableError
+from echovox.app.synthesizer import ClonedAudio, CloneRequest, TextError, VoicePrompt
+from echovox.audio import AudioError
+
+PROMPT_TEXT = "one two three four five"
+
+
+def test_clone_from_a_file_returns_audio(synth, prompt_wav, tmp_path):
+    audio = synth.clone("Hello there.", prompt=prompt_wav, prompt_text=PROMPT_TEXT)
+    assert isinstance(audio, ClonedAudio)
+    assert audio.waveform.dtype == np.float32 and audio.waveform.ndim == 1
+    assert audio.sample_rate == SR and audio.duration > 0
+    assert np.isfinite(audio.waveform).all() and np.abs(audio.waveform).max() <= 1.0
+    assert audio.seconds > 0 and audio.rtf > 0
+    assert audio.chunks == ["Hello there."] and audio.stop_reasons[0] in ("eos", "max_frames")
+    path = audio.save(tmp_path / "out.wav")
+    data, sr = sf.read(str(path))
+    assert sr == SR and len(data) == len(audio.waveform)
+
+
+def test_clone_from_an_array_at_another_rate(synth):
+    audio = synth.clone("Hi.", prompt=(voice(2.0, sr=22_050), 22_050), prompt_text=PROMPT_TEXT)
+    assert audio.sample_rate == SR and audio.duration > 0
+
+
+def test_top_level_lazy_export():
+    import echovox
+    from echovox.app.synthesizer import Synthesizer
+
+    assert echovox.Synthesizer is Synthesizer
+    with pytest.raises(AttributeError):
+        _ = echovox.not_a_thing
+
+
+def test_import_echovox_stays_light():
+    code = "import sys, echovox; print('torch' in sys.modules, 'gradio' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO)
+    assert out.stdout.split() == ["False", "False"], out.stderr
+
+
+def test_seed_makes_runs_repeatable(synth, prompt_wav):
+    s = synth.default_settings(seed=123, temperature=1.0)
+    a = synth.clone("A short test.", prompt_wav, PROMPT_TEXT, settings=s)
+    b = synth.clone("A short test.", prompt_wav, PROMPT_TEXT, settings=s)
+    np.testing.assert_array_equal(a.waveform, b.waveform)
+
+
+def test_long_text_is_chunked_joined_and_reported(synth, prompt_wav):
+    calls = []
+    text = "First sentence here. Second one follows! And a third? Yes, a fourth."
+    audio = synth.clone(text, prompt_wav, PROMPT_TEXT, progress=lambda i, n: calls.append((i, n)))
+    n = len(audio.chunks)
+    assert n == 4 and calls == [(i, n) for i in range(1, n + 1)]
+    # each chunk's audio plus a pause between chunks
+    pause = int(synth.config.text.pause_seconds * SR)
+    assert len(audio.waveform) > (n - 1) * pause
+    assert len(audio.stop_reasons) == n
+
+
+def test_chunks_are_batched_across_batch_size(synth, prompt_wav):
+    text = "One. Two. Three. Four. Five."
+    calls = []
+    audio = synth.clone_many(
+        [CloneRequest(text, prompt_wav, PROMPT_TEXT)],
+        batch_size=2,
+        progress=lambda i, n: calls.append(i),
+    )[0]
+    assert len(audio.chunks) == 5 and calls == [1, 2, 3, 4, 5]
+
+
+def test_clone_many_keeps_order_and_reuses_a_voice_prompt(synth, prompt_wav):
+    vp = synth.prepare_prompt(prompt_wav, PROMPT_TEXT)
+    assert isinstance(vp, VoicePrompt) and vp.codes.shape[0] == synth.nar.config.n_codebooks
+    outs = synth.clone_many(
+        [
+            {"text": "The first request.", "prompt": vp},
+            {"text": "Second.", "prompt": (voice(1.5), SR), "prompt_text": "hello there"},
+        ]
+    )
+    assert [o.text for o in outs] == ["The first request.", "Second."]
+    assert outs[0].prompt_text == PROMPT_TEXT and outs[1].prompt_text == "hello there"
+
+
+def test_a_long_prompt_is_cut_and_its_transcript_shortened_with_a_warning(synth):
+    with pytest.warns(UserWarning, match="cut from"):
+        vp = synth.prepare_prompt((voice(6.0), SR), "a b c d e f g h i j k l")
+    assert vp.trimmed and len(vp.waveform) <= 3 * SR
+    assert 3 <= len(vp.text.split()) <= 7
+
+
+def test_prompt_seconds_override(synth):
+    vp = synth.prepare_prompt((voice(6.0), SR), "x y z", prompt_seconds=1.5)
+    assert len(vp.waveform) <= 1.5 * SR
+
+
+@pytest.mark.parametrize(
+    "text, match",
+    [
+        ("", "empty"),
+        ("   \n\t", "empty"),
+        ("!!! ...", "nothing speakable"),
+        (None, "string"),
+        (42, "string"),
+    ],
+)
+def test_bad_text_is_a_clear_error(synth, prompt_wav, text, match):
+    with pytest.raises(TextError, match=match):
+        synth.clone(text, prompt_wav, PROMPT_TEXT)
+
+
+def test_sentences_too_long_for_the_model_are_split_further(synth, prompt_wav, monkeypatch):
+    for lm in (synth.ar, synth.nar):
+        monkeypatch.setattr(lm.config, "max_phonemes", 64)
+    text = "and then we walked along the river and talked about the weather for a while"
+    audio = synth.clone(text, prompt_wav, PROMPT_TEXT)
+    assert len(audio.chunks) > 1
+    assert " ".join(audio.chunks).split() == text.split()
+
+
+def test_a_word_too_long_for_the_model_is_a_clear_error(synth, prompt_wav, monkeypatch):
+    for lm in (synth.ar, synth.nar):
+        monkeypatch.setattr(lm.config, "max_phonemes", 40)
+    with pytest.raises(TextError, match="too long for this model"):
+        synth.clone("supercalifragilisticexpialidocious", prompt_wav, PROMPT_TEXT)
+
+
+@pytest.mark.parametrize(
+    "prompt, match",
+    [
+        (None, "no voice prompt"),
+        ((voice(0.5), SR), "at least 1 s"),
+        ((np.zeros(3 * SR, np.float32), SR), "silent"),
+        ((np.full(2 * SR, np.nan, np.float32), SR), "NaN"),
+        ("/no/such/prompt.wav", "not found"),
+        (voice(2.0), "sample rate"),
+    ],
+)
+def test_bad_prompt_is_a_clear_error(synth, prompt, match):
+    with pytest.raises(AudioError, match=match):
+        synth.clone("Hello.", prompt, PROMPT_TEXT)
+
+
+def test_unreadable_prompt_file(synth, tmp_path):
+    bad = tmp_path / "prompt.wav"
+    bad.write_text("this is not audio")
+    with pytest.raises(AudioError, match="cannot read"):
+        synth.clone("Hello.", bad, PROMPT_TEXT)
+
+
+def test_empty_prompt_text_is_an_error(synth, prompt_wav):
+    with pytest.raises(TextError, match="prompt_text is empty"):
+        synth.clone("Hello.", prompt_wav, "   ")
+
+
+def test_no_asr_backend_says_what_to_pass(synth, prompt_wav, monkeypatch):
+    from echovox.app.asr import PromptTranscriber
+
+    monkeypatch.setattr(synth, "_asr", PromptTranscriber(backend=None))
+    with pytest.raises(AsrUnavailableError, match="prompt_text="):
+        synth.clone("Hello.", prompt_wav, prompt_text=None)
+
+
+def test_prompt_text_none_uses_the_offline_asr(synth, monkeypatch):
+    pytest.importorskip("pocketsphinx")
+    from echovox.app.asr import PromptTranscriber
+
+    monkeypatch.setattr(synth, "_asr", PromptTranscriber())
+    example = REPO / "app" / "assets" / "example_prompt.wav"
+    vp = synth.prepare_prompt(example, prompt_text=None)
+    assert vp.text.strip() and vp.phoneme_ids  # pocketsphinx hears some words
+
+
+def test_device_auto_is_cpu_here(synth):
+    import torch
+
+    assert synth.device == ("cuda" if torch.cuda.is_available() else "cpu")
