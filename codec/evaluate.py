@@ -83,7 +83,10 @@ def evaluate(
 
 
 def markdown_table(rows: list[EvalRow]) -> str:
-    head = "| n_q | system | kbit/s | mel dist ↓ | SI-SDR dB ↑ | STOI ↑ | PESQ-WB ↑ | codebook n_q: used / perplexity |"
+    head = (
+        "| n_q | system | kbit/s | mel dist ↓ | SI-SDR dB ↑ | STOI ↑ | PESQ-WB ↑ "
+        "| last codebook: used / perplexity |"
+    )
     lines = [head, "|" + "---|" * 8]
     for r in rows:
         m = r.metrics

@@ -109,5 +109,8 @@ class RVQCodec(Codec):
         except (TypeError, ValueError) as err:
             raise CheckpointError(f"{directory}/config.json: {err}") from err
         model = cls(config)
-        load_weights(model, directory / WEIGHTS_NAME)
+        try:
+            load_weights(model, directory / WEIGHTS_NAME)
+        except RuntimeError as err:  # load_state_dict raises RuntimeError on shape mismatches
+            raise CheckpointError(f"{directory}: weights do not match the model: {err}") from err
         return model.eval()

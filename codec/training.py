@@ -374,6 +374,10 @@ class ExportCallback(L.Callback):
     def on_train_end(self, trainer, pl_module) -> None:
         self._export(pl_module, trainer)
 
+    def on_exception(self, trainer, pl_module, exception: BaseException) -> None:
+        # Ctrl-C or a crash late in a long CPU run should still leave a usable codec
+        self._export(pl_module, trainer)
+
 
 def train(run: RunConfig, ckpt_path: str | None = None) -> Path:
     """Fit a codec; returns the directory of the exported model (out_dir/model)."""
