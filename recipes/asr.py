@@ -233,7 +233,7 @@ def stage_transcribe(cfg, force: bool = False) -> StageReport:
         raise ValueError(f"asr.backend must be one of {BACKENDS}, got {a.backend!r}")
     ds = run_sharded(
         fn_path="echovox.recipes.asr:transcribe_shard",
-        rows=segs.to_list(),
+        rows=segs,
         params=params,
         work=work,
         out=cfg.exp / "manifest",

@@ -338,7 +338,7 @@ def stage_segment(cfg, force: bool = False) -> StageReport:
     )
     ds = run_sharded(
         fn_path="echovox.recipes.segment:segment_shard",
-        rows=files.to_list(),
+        rows=files,
         params=params,
         work=work,
         out=cfg.exp / "segments",

@@ -142,10 +142,11 @@ def _process_shards(
     """Worker body: process shards one by one, publishing each atomically."""
     fn = _resolve(fn_path)
     work = Path(work)
-    for index, rows in shards:
+    for index, source, a, b in shards:
         out = _shard_dir(work, index)
         if out.exists():
             continue
+        rows = _slice(source, a, b)
         result: ShardResult = fn(rows, params)
         ds = rows_to_dataset(result.rows, features)
         tmp = work / f".shard-{index:05d}.tmp-{os.getpid()}"
@@ -156,6 +157,14 @@ def _process_shards(
         os.replace(tmp, out)  # the commit point of this shard
         if queue is not None:
             queue.put(len(rows))
+
+
+def _slice(source, a: int, b: int) -> list[dict]:
+    """Rows a..b of a list or of an on-disk Dataset. A Dataset is only read shard by shard, so
+    a stage over tens of millions of utterances never holds them all as Python dicts."""
+    if isinstance(source, list):
+        return source[a:b]
+    return source.select(range(a, b)).to_list()
 
 
 def _worker_entry(fn_path, shards, params, work, features, queue, worker_index, env):
@@ -176,7 +185,7 @@ def worker_index() -> int:
 def run_sharded(
     *,
     fn_path: str,
-    rows: list[dict],
+    rows,
     params: Any,
     work: Path,
     out: Path,
@@ -188,7 +197,8 @@ def run_sharded(
     desc: str = "",
     report: StageReport,
 ):
-    """Map `fn` (a 'module:function' path, so spawned workers can import it) over `rows` in
+    """Map `fn` (a 'module:function' path, so spawned workers can import it) over `rows` (a
+    list of dicts, or a `datasets.Dataset`, which is then read shard by shard) in
     shards of `shard_size`, then merge every shard into the dataset at `out`.
 
     Rank r of `world_size` takes shards r, r + world_size, ...; its `num_proc` local processes
@@ -200,7 +210,7 @@ def run_sharded(
 
     work = Path(work)
     work.mkdir(parents=True, exist_ok=True)
-    n_shards = math.ceil(len(rows) / shard_size) if rows else 0
+    n_shards = math.ceil(len(rows) / shard_size)
     plan = {"n_items": len(rows), "shard_size": shard_size, "n_shards": n_shards}
     plan_path = work / "plan.json"
     if plan_path.exists():
@@ -219,14 +229,14 @@ def run_sharded(
         if int(tmp.name.split("-")[1].split(".")[0]) % world_size == rank:
             shutil.rmtree(tmp, ignore_errors=True)
     mine = [
-        (i, rows[i * shard_size : (i + 1) * shard_size])
+        (i, rows, i * shard_size, min(len(rows), (i + 1) * shard_size))
         for i in range(n_shards)
         if i % world_size == rank and not _shard_dir(work, i).exists()
     ]
     already = n_shards - len(mine) - sum(1 for i in range(n_shards) if i % world_size != rank)
     if already:
         report.notes.append(f"{already} shard(s) were already done (resumed)")
-    todo_items = sum(len(r) for _, r in mine)
+    todo_items = sum(b - a for _, _, a, b in mine)
     if mine:
         bar = tqdm(total=todo_items, desc=desc, unit="item", dynamic_ncols=True)
         if num_proc <= 1:
@@ -348,9 +358,16 @@ def reset_work(work: Path) -> None:
 
 
 def summarize_hours(ds, by: str = "split") -> dict[str, float]:
-    """Hours of audio in a dataset with start/end columns, grouped by a column."""
+    """Hours of audio in a dataset with start/end columns, grouped by a column (columnar:
+    millions of rows take seconds)."""
+    import numpy as np
+
+    if len(ds) == 0:
+        return {}
+    start = np.asarray(ds.with_format("numpy")["start"], dtype=np.float64)
+    end = np.asarray(ds.with_format("numpy")["end"], dtype=np.float64)
+    keys = list(ds[by]) if by in ds.column_names else ["all"] * len(ds)
     hours: Counter = Counter()
-    cols = ds.select_columns([c for c in (by, "start", "end") if c in ds.column_names])
-    for row in cols:
-        hours[row.get(by, "all")] += (row["end"] - row["start"]) / 3600.0
+    for k, d in zip(keys, (end - start) / 3600.0):
+        hours[k] += float(d)
     return {k: round(v, 4) for k, v in sorted(hours.items())}

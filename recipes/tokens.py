@@ -137,7 +137,7 @@ def stage_tokenize(cfg, force: bool = False) -> StageReport:
     params = TokenizeParams(t.codec, t.n_q, t.batch_size, t.device)
     ds = run_sharded(
         fn_path="echovox.recipes.tokens:tokenize_shard",
-        rows=phon.to_list(),
+        rows=phon,
         params=params,
         work=work,
         out=work.parent / "tokens-all",
@@ -154,7 +154,9 @@ def stage_tokenize(cfg, force: bool = False) -> StageReport:
     codec = load_codec(params)
     out = cfg.exp / "tokens"
     for split in SPLITS:
-        part = ds.filter(lambda s, want=split: s == want, input_columns="split")
+        part = ds.filter(
+            lambda col, want=split: [s == want for s in col], batched=True, input_columns="split"
+        )
         save_dataset_atomic(part, out / split)
         report.counts[f"{split} utterances"] = len(part)
         report.hours[split] = round(sum(part["duration"]) / 3600.0, 4)
