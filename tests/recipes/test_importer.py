@@ -63,3 +63,10 @@ def test_csv_layout(tmp_path):
     assert ds["text"] == ["First line.", "Second line."]
     assert ds["end"] == [2.0, 2.5]
     assert report.skipped == {"audio file not found": 1, "line is not path|text|speaker": 1}
+
+    # the imported manifest feeds the shared stage 4: phonemes and speaker splits
+    (report,) = run(_cfg(tmp_path, root), 4, 4)
+    phon = load_dataset_dir(tmp_path / "exp/phonemes")
+    assert sorted(phon["split"]) == ["test", "train"]  # two speakers: one must stay in train
+    assert all(len(p) > 5 for p in phon["phonemes"])
+    assert list(phon["normalized"]) == ["First line.", "Second line."]
