@@ -46,13 +46,18 @@ def manifest_features():
 
 
 def pick_device(device: str) -> str:
-    """'auto' -> this worker's GPU when there are GPUs (workers spread over them), else CPU."""
+    """'auto' -> this worker's GPU when there are GPUs, else CPU. Local workers spread over the
+    GPUs; a launcher's LOCAL_RANK (torchrun, or set it from SLURM_LOCALID) offsets them, so one
+    invocation per GPU with --rank/--world_size lands each on its own card."""
+    import os
+
     import torch
 
     if device != "auto":
         return device
     if torch.cuda.is_available():
-        return f"cuda:{worker_index() % torch.cuda.device_count()}"
+        local = int(os.environ.get("LOCAL_RANK", "0"))
+        return f"cuda:{(local + worker_index()) % torch.cuda.device_count()}"
     return "cpu"
 
 
