@@ -70,3 +70,23 @@ def test_csv_layout(tmp_path):
     assert sorted(phon["split"]) == ["test", "train"]  # two speakers: one must stay in train
     assert all(len(p) > 5 for p in phon["phonemes"])
     assert list(phon["normalized"]) == ["First line.", "Second line."]
+
+
+def test_cli_runs_and_lists_stages(tmp_path, capsys):
+    import yaml
+
+    from echovox.app.cli import main
+
+    root = tmp_path / "data"
+    _wav(root / "wavs/a.wav", 2.0)
+    (root / "metadata.csv").write_text("wavs/a.wav|Hello.|alice\n")
+    cfg = tmp_path / "cfg.yaml"
+    cfg.write_text(yaml.safe_dump({"recipe": "folder", "exp_dir": str(tmp_path / "exp"),
+                                   "corpus": {"root": str(root)}}))  # fmt: skip
+    main(["recipe", "run", str(cfg), "--stage", "1", "--stop_stage", "1"])
+    out = capsys.readouterr().out
+    assert "stage 1 (import folder): done" in out and "utterances: 1" in out
+    main(["recipe", "stages", str(cfg)])
+    out = capsys.readouterr().out
+    assert "1  import folder" in out and "done" in out.splitlines()[0]
+    assert "not wired" in out.splitlines()[-1]
