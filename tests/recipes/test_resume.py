@@ -52,7 +52,7 @@ def test_kill_and_rerun_transcribe(tmp_path):
     manifest = load_dataset_dir(cfg.exp / "manifest")
     ids = list(manifest["id"])
     assert len(ids) == len(set(ids)), "duplicates after resume"
-    skipped = [item for item, _ in report.examples]
-    assert sorted(ids + skipped) == sorted(list(segs["id"])), "lost or invented utterances"
+    assert len(ids) + sum(report.skipped.values()) == len(segs), "lost or invented utterances"
+    assert set(ids) <= set(segs["id"])
     assert report.counts["input items"] == len(segs)
     assert not list(shards.glob(".shard-*.tmp-*"))
