@@ -47,3 +47,16 @@ def save_wav(tmp_path):
         return save_audio(tmp_path / name, wav, sr)
 
     return _save
+
+
+@pytest.fixture(scope="session")
+def running_demo(synth, tmp_path_factory):
+    """The demo on 127.0.0.1 with a free port, its own temp folder, concurrency 1 and a queue
+    of 16, as `echovox demo` launches it."""
+    from echovox.app.demo import DemoConfig, launch
+
+    temp = tmp_path_factory.mktemp("gradio")
+    demo = launch(synth, port=None, block=False, config=DemoConfig(temp_dir=str(temp)))
+    demo.echovox_temp_dir = temp
+    yield demo
+    demo.close()

@@ -1,0 +1,149 @@
+"""`echovox synthesize` and `echovox assemble_model` end to end, as a user runs them."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+import soundfile as sf
+from app_helpers import REPO
+
+CLI = [sys.executable, "-m", "echovox.app.cli"]
+
+
+def run(*args, timeout=300):
+    return subprocess.run(
+        [*CLI, *map(str, args)], capture_output=True, text=True, cwd=REPO, timeout=timeout
+    )
+
+
+@pytest.mark.slow
+def test_synthesize_writes_a_wav_and_reports_rtf(tiny_model_dir, prompt_wav, tmp_path):
+    out = tmp_path / "out.wav"
+    res = run(
+        "synthesize",
+        "--text",
+        "Hello from the command line.",
+        "--prompt",
+        prompt_wav,
+        "--prompt_text",
+        "one two three",
+        "--model",
+        tiny_model_dir,
+        "--output",
+        out,
+        "--seed",
+        "7",
+        "--device",
+        "cpu",
+    )
+    assert res.returncode == 0, res.stderr
+    summary = json.loads(res.stdout.strip().splitlines()[-1])
+    data, sr = sf.read(str(out))
+    assert sr == 8000 and len(data) > 0
+    assert summary["output"] == str(out) and summary["rtf"] > 0
+    assert summary["duration_s"] == round(len(data) / sr, 3)
+
+
+def test_synthesize_text_file(tiny_model_dir, prompt_wav, tmp_path):
+    text = tmp_path / "long.txt"
+    text.write_text("The first sentence. The second sentence!\nA third, on a new line.")
+    out = tmp_path / "long.flac"
+    res = run(
+        "synthesize",
+        "--text_file",
+        text,
+        "--prompt",
+        prompt_wav,
+        "--prompt_text",
+        "one two",
+        "--model",
+        tiny_model_dir,
+        "--output",
+        out,
+        "--temperature",
+        "0",
+    )
+    assert res.returncode == 0, res.stderr
+    assert json.loads(res.stdout.strip().splitlines()[-1])["sentences"] == 3
+    assert sf.info(str(out)).frames > 0
+
+
+@pytest.mark.slow
+def test_synthesize_errors_are_one_line(tiny_model_dir, prompt_wav, tmp_path):
+    cases = [
+        (["--text", "Hi.", "--model", tiny_model_dir], "--prompt"),
+        (["--prompt", prompt_wav, "--model", tiny_model_dir], "--text"),
+        (
+            [
+                "--text",
+                "  ",
+                "--prompt",
+                prompt_wav,
+                "--prompt_text",
+                "a",
+                "--model",
+                tiny_model_dir,
+            ],
+            "empty",
+        ),
+        (
+            [
+                "--text",
+                "Hi.",
+                "--prompt",
+                tmp_path / "none.wav",
+                "--prompt_text",
+                "a",
+                "--model",
+                tiny_model_dir,
+            ],
+            "not found",
+        ),
+        (["--text", "Hi.", "--prompt", prompt_wav, "--model", tmp_path / "nomodel"], "not found"),
+        (["--text_file", tmp_path / "missing.txt", "--prompt", prompt_wav], "cannot read"),
+    ]
+    for args, needle in cases:
+        res = run("synthesize", *args, "--output", tmp_path / "x.wav")
+        assert res.returncode != 0, args
+        assert needle in res.stderr and "Traceback" not in res.stderr, res.stderr
+    assert not (tmp_path / "x.wav").exists()
+
+
+def test_assemble_model_then_synthesize(tiny_model_dir, prompt_wav, tmp_path):
+    from echovox.app.checkpoint import load_model_dir
+
+    loaded = load_model_dir(tiny_model_dir)
+    codec = loaded.codec.save_pretrained(tmp_path / "codec")
+    from echovox.checkpoint import save_weights
+
+    for kind, model in (("ar", loaded.ar), ("nar", loaded.nar)):
+        d = tmp_path / kind
+        save_weights(model, d / f"{kind}.safetensors")
+        (d / "config.json").write_text(json.dumps(model.config.to_dict()))
+    out_dir = tmp_path / "assembled"
+    res = run(
+        "assemble_model",
+        out_dir,
+        "--codec",
+        codec,
+        "--ar",
+        tmp_path / "ar",
+        "--nar",
+        tmp_path / "nar",
+        "--name",
+        "cli-test",
+    )
+    assert res.returncode == 0, res.stderr
+    assert (out_dir / "config.json").is_file() and "cli-test" in (out_dir / "README.md").read_text()
+    res = run("assemble_model", tmp_path / "x", "--codec", codec, "--ar", tmp_path / "ar")
+    assert res.returncode != 0 and "required" in res.stderr and "Traceback" not in res.stderr
+
+
+def test_help_lists_app_commands():
+    res = run("--help")
+    assert res.returncode == 0
+    for cmd in ("synthesize", "demo", "assemble_model"):
+        assert cmd in res.stdout
+    res = run("demo", "--help")
+    assert "--port" in res.stdout and "--share" in res.stdout
