@@ -92,8 +92,8 @@ class EMACodebook(nn.Module):
     def nearest(self, x: Tensor) -> Tensor:
         """x [N, D] -> code indices [N] (squared Euclidean distance)."""
         embed = self.embed
-        dist2 = x.pow(2).sum(1, keepdim=True) - 2 * x @ embed.t() + embed.pow(2).sum(1)[None, :]
-        return dist2.argmin(dim=1)
+        # |x|^2 is the same for every code, so the argmin needs only |e|^2 - 2 x.e
+        return torch.addmm(embed.pow(2).sum(1)[None, :], x, embed.t(), alpha=-2).argmin(dim=1)
 
     def lookup(self, idx: Tensor) -> Tensor:
         return F.embedding(idx, self.embed)
