@@ -4,13 +4,27 @@ EnCodec through transformers.
     codec = Codec.from_pretrained("path/to/checkpoint")   # or "facebook/encodec_24khz"
     codes = codec.encode_audio(audio, sr)                  # [1, Q, T], resampled for you
     wav = codec.decode(codes)                              # [1, 1, S] at codec.sample_rate
+
+Names are imported lazily (PEP 562) so that `echovox --help`, which imports
+`echovox.codec.cli`, does not pay for importing torch.
 """
 
-from .base import Codec, best_device
-from .config import PRESET_NAMES, CodecConfig
-from .model import CodecOutput, RVQCodec
-from .pretrained import EncodecCodec
-from .quantizer import QuantizerOutput, ResidualVectorQuantizer
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+_EXPORTS = {
+    "Codec": "base",
+    "best_device": "base",
+    "CodecConfig": "config",
+    "PRESET_NAMES": "config",
+    "CodecOutput": "model",
+    "RVQCodec": "model",
+    "EncodecCodec": "pretrained",
+    "QuantizerOutput": "quantizer",
+    "ResidualVectorQuantizer": "quantizer",
+}
 
 __all__ = [
     "Codec",
@@ -23,3 +37,17 @@ __all__ = [
     "ResidualVectorQuantizer",
     "best_device",
 ]
+
+if TYPE_CHECKING:
+    from .base import Codec, best_device
+    from .config import PRESET_NAMES, CodecConfig
+    from .model import CodecOutput, RVQCodec
+    from .pretrained import EncodecCodec
+    from .quantizer import QuantizerOutput, ResidualVectorQuantizer
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        module = importlib.import_module(f".{_EXPORTS[name]}", __name__)
+        return getattr(module, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -61,3 +61,12 @@ def test_eval_table_every_codebook_count_with_opus(tmp_path, tiny_ckpt, audio_di
             assert r["metrics"]["stoi"] > 0.3
     md = (tmp_path / "ev" / "codec_eval.md").read_text()
     assert "| 4 | opus | 6.00 (min; target 5.00)" in md
+
+
+def test_cli_module_does_not_import_torch():
+    import subprocess
+    import sys
+
+    code = "import sys, echovox.codec.cli; print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
