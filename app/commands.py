@@ -28,6 +28,7 @@ def synthesize(
     repetition_aware: bool | None = None,
     seed: int | None = None,
     prompt_seconds: float | None = None,
+    threads: int | None = None,
 ):
     """Say TEXT in the voice of a short PROMPT recording and write a WAV file.
 
@@ -45,6 +46,8 @@ def synthesize(
         repetition_aware: VALL-E 2 repetition-aware sampling on or off.
         seed: sampling seed for a repeatable result.
         prompt_seconds: cut the prompt to this length (default: the model's, 3 s).
+        threads: CPU threads for torch (default: torch's choice). On a busy or small CPU, 1 is
+            often fastest: one decode step is many tiny ops that threads only add waits to.
     """
     import json
     import warnings
@@ -57,6 +60,10 @@ def synthesize(
     from .asr import AsrUnavailableError
     from .synthesizer import Synthesizer, TextError
 
+    if threads is not None:
+        import torch
+
+        torch.set_num_threads(max(1, threads))
     if (text is None) == (text_file is None):
         _fail("synthesize", ValueError("give exactly one of --text and --text_file"))
     if prompt is None:

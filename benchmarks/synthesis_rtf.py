@@ -1,0 +1,196 @@
+"""Real-time factor of synthesis: the Python API warm, `echovox synthesize` end to end (process
+start, model load, prompt, generation, file write), and batched vs one-by-one sentences, side by
+side in one run. Prints JSON.
+
+    .venv/bin/python benchmarks/synthesis_rtf.py                   # tiny random model
+    .venv/bin/python benchmarks/synthesis_rtf.py --preset small    # embedded-model size
+
+Weights are random (the trained embedded model is a later issue): speed does not depend on
+them. A random model stops at an arbitrary step, so every chunk is forced to exactly
+--frames frames with the min/max frame guards, which makes the audio length, and hence the
+RTF, comparable between runs. RTF = synthesis seconds / seconds of audio (below 1 is faster than
+real time).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from echovox.app.checkpoint import save_model_dir
+from echovox.app.synthesizer import Synthesizer
+from echovox.audio import save_audio
+from echovox.lm.generate import SamplingSettings
+
+PRESETS = {
+    # codec preset, LM preset
+    "tiny": ("tiny", "tiny"),
+    "small": ("speech_16k", "small"),
+}
+SENTENCES = [
+    "The weather was calm when the boat left the harbour.",
+    "Nobody expected the meeting to last all afternoon.",
+    "She put the letters on the table and walked out.",
+    "A small dog barked twice and then fell silent.",
+]
+
+
+def build_model(directory: Path, preset: str, frames: int) -> Path:
+    from echovox.codec import CodecConfig, RVQCodec
+    from echovox.lm.ar import ARModel
+    from echovox.lm.config import ARConfig, NARConfig
+    from echovox.lm.nar import NARModel
+    from echovox.text import SymbolTable
+
+    torch.manual_seed(0)
+    codec_preset, lm_preset = PRESETS[preset]
+    codec = RVQCodec(CodecConfig.from_name(codec_preset))
+    symbols = SymbolTable.default()
+    prompt_frames = int(3 * codec.frame_rate) + 1
+    lm = dict(
+        n_phonemes=len(symbols),
+        n_codebooks=codec.n_codebooks,
+        codebook_size=codec.codebook_size,
+        max_frames=max(4096 if lm_preset != "tiny" else 512, prompt_frames + frames + 1),
+    )
+    ar = ARModel(ARConfig.from_name(lm_preset, **lm))
+    nar = NARModel(NARConfig.from_name(lm_preset, **lm))
+    sampling = SamplingSettings(min_frames=frames, max_frames=frames, top_k=50, seed=0)
+    return save_model_dir(
+        directory,
+        codec=codec,
+        ar=ar,
+        nar=nar,
+        symbols=symbols,
+        sampling=sampling,
+        name=f"random-{preset}",
+    )
+
+
+def prompt_audio(path: Path, sr: int) -> Path:
+    """3 s of a voiced-sounding tone (the prompt's content does not change the speed)."""
+    t = np.arange(3 * sr) / sr
+    phase = 2 * np.pi * np.cumsum(120 + 20 * np.sin(2 * np.pi * 0.7 * t)) / sr
+    wav = 0.3 * sum(np.sin(k * phase) / k for k in range(1, 6))
+    wav *= np.clip(np.sin(2 * np.pi * 2.5 * t), 0.05, None)
+    return save_audio(path, wav.astype(np.float32), sr)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--preset", choices=sorted(PRESETS), default="tiny")
+    ap.add_argument("--frames", type=int, default=0, help="frames per chunk (0: 2 s of audio)")
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--threads", type=int, default=1)
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+
+    with tempfile.TemporaryDirectory(prefix="echovox-rtf-") as tmp:
+        tmp = Path(tmp)
+        from echovox.codec import CodecConfig
+
+        cc = CodecConfig.from_name(PRESETS[args.preset][0])
+        frames = args.frames or int(2 * cc.frame_rate)
+        model_dir = build_model(tmp / "model", args.preset, frames)
+        prompt = prompt_audio(tmp / "prompt.wav", 16_000)
+        prompt_text = "one two three four five six seven"
+
+        t = time.perf_counter()
+        tts = Synthesizer.from_pretrained(model_dir, device="cpu")
+        load_s = time.perf_counter() - t
+        vp = tts.prepare_prompt(prompt, prompt_text)
+        tts.clone(SENTENCES[0], vp)  # warm-up
+
+        def best(fn):
+            times, outs = [], None
+            for _ in range(args.repeats):
+                t = time.perf_counter()
+                outs = fn()
+                times.append(time.perf_counter() - t)
+            return min(times), outs
+
+        one_s, one = best(lambda: tts.clone(SENTENCES[0], vp))
+        seq_s, seq = best(lambda: [tts.clone(s, vp) for s in SENTENCES])
+        batch_s, batch = best(lambda: tts.clone(" ".join(SENTENCES), vp))
+        seq_audio = sum(a.duration for a in seq)
+
+        cli = [
+            sys.executable,
+            "-m",
+            "echovox.app.cli",
+            "synthesize",
+            "--text",
+            SENTENCES[0],
+            "--prompt",
+            str(prompt),
+            "--prompt_text",
+            prompt_text,
+            "--model",
+            str(model_dir),
+            "--output",
+            str(tmp / "out.wav"),
+            "--device",
+            "cpu",
+        ]
+        t = time.perf_counter()
+        res = subprocess.run(cli, capture_output=True, text=True)
+        cli_wall = time.perf_counter() - t
+        if res.returncode != 0:
+            raise SystemExit(res.stderr)
+        cli_summary = json.loads(res.stdout.strip().splitlines()[-1])
+
+    print(
+        json.dumps(
+            {
+                "benchmark": "synthesis_rtf",
+                "model": f"random weights, {args.preset} preset (codec {cc.sample_rate} Hz, "
+                f"{cc.frame_rate:g} frames/s)",
+                "machine": {
+                    "cpu": platform.processor() or platform.machine(),
+                    "cores": os.cpu_count(),
+                    "load_average_1min": round(os.getloadavg()[0], 2),
+                    "torch_threads": torch.get_num_threads(),
+                },
+                "frames_per_chunk": frames,
+                "load_s": round(load_s, 3),
+                "api_one_sentence": {
+                    "seconds": round(one_s, 3),
+                    "audio_s": round(one.duration, 3),
+                    "rtf": round(one_s / one.duration, 3),
+                },
+                "api_4_sentences_one_by_one": {
+                    "seconds": round(seq_s, 3),
+                    "audio_s": round(seq_audio, 3),
+                    "rtf": round(seq_s / seq_audio, 3),
+                },
+                "api_4_sentences_batched": {
+                    "seconds": round(batch_s, 3),
+                    "audio_s": round(batch.duration, 3),
+                    "rtf": round(batch_s / batch.duration, 3),
+                },
+                "batched_speedup": round(seq_s / batch_s, 2),
+                "cli_synthesize": {
+                    "wall_s": round(cli_wall, 3),
+                    "synthesis_s": cli_summary["synthesis_s"],
+                    "audio_s": cli_summary["duration_s"],
+                    "rtf_synthesis": cli_summary["rtf"],
+                    "rtf_wall": round(cli_wall / cli_summary["duration_s"], 3),
+                },
+            },
+            indent=2,
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()
