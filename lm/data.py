@@ -180,6 +180,12 @@ class DurationBucketSampler(Sampler[list[int]]):
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
 
+    @property
+    def sampler(self) -> DurationBucketSampler:
+        """Lightning calls `set_epoch` on `dataloader.batch_sampler.sampler`, not on the batch
+        sampler itself; pointing that attribute here lets it reach us."""
+        return self
+
     def skip(self, epoch: int, n_batches: int) -> None:
         """Start epoch `epoch` at this rank's batch `n_batches` (already trained on)."""
         self._skip = (epoch, n_batches)
@@ -333,3 +339,42 @@ def write_token_dataset(path: str | Path, rows: list[dict]) -> Path:
     ds = datasets.Dataset.from_list(rows, features=features)
     ds.save_to_disk(str(path))
     return Path(path)
+
+
+def toy_rows(
+    n: int,
+    *,
+    n_phonemes: int = 40,
+    n_codebooks: int = 4,
+    codebook_size: int = 32,
+    frames_per_phoneme: int = 2,
+    min_phonemes: int = 4,
+    max_phonemes: int = 8,
+    seed: int = 0,
+) -> list[dict]:
+    """A learnable toy token corpus: each phoneme p becomes `frames_per_phoneme` frames whose
+    codes are a fixed function of (p, codebook, frame within the phoneme). Every utterance ends
+    with phoneme 4, like the final punctuation of real phonemizer output, so the stop has a cue.
+    The AR must copy the phonemes in order and stop after the end phoneme's frames; the NAR maps
+    codebook 1 to the others. Ids 0-3 are left out (the SymbolTable's pad/bos/eos/unk)."""
+    rng = np.random.default_rng(seed)
+    # at most codebook_size distinct phonemes, so that (3 p mod K) tells them apart
+    hi = min(n_phonemes, 4 + codebook_size)
+    rows = []
+    for i in range(n):
+        L = int(rng.integers(min_phonemes, max_phonemes + 1))
+        ph = np.append(rng.integers(5, hi, L - 1), 4)
+        frames = np.repeat(ph, frames_per_phoneme)
+        within = np.tile(np.arange(frames_per_phoneme), L)
+        q = np.arange(n_codebooks)[:, None]
+        codes = (frames[None] * 3 + q * 5 + within[None] * 11) % codebook_size
+        rows.append(
+            {
+                "id": f"toy{i:05d}",
+                "speaker": f"spk{i % 4}",
+                "phonemes": ph.tolist(),
+                "codes": codes.tolist(),
+                "n_frames": int(codes.shape[1]),
+            }
+        )
+    return rows

@@ -1,0 +1,96 @@
+"""`echovox lm ...` commands. Heavy imports stay inside the functions: `echovox --help` is fast."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def train(
+    config_path: str,
+    ckpt_path: str | None = "last",
+    overrides: list[str] | None = None,
+    export_dir: str | None = None,
+    threads: int | None = None,
+) -> None:
+    """Train the AR or NAR model from a LightningCLI-style YAML (trainer, model, data sections).
+
+    Rerunning the same command after a crash or kill -9 resumes from the last checkpoint with
+    the same step count, optimizer state and data position.
+
+    Args:
+        config_path: YAML with `trainer:`, `model:` (echovox.lm.lightning.LMTask) and `data:`
+            (echovox.lm.lightning.TokenDataModule) sections, e.g. lm/train_ar_small.yaml.
+        ckpt_path: Lightning checkpoint to resume from; "last" takes the run's newest
+            checkpoint when one exists and starts fresh otherwise; None always starts fresh.
+        overrides: further LightningCLI arguments, e.g. ["--trainer.max_steps=100"].
+        export_dir: where to write the inference export (safetensors + config.json);
+            default: <first checkpoint dir>/../export.
+        threads: torch CPU threads (default: torch's choice).
+    """
+    import torch
+    from lightning.pytorch.callbacks import ModelCheckpoint
+    from lightning.pytorch.cli import LightningCLI
+
+    from .lightning import LMTask, TokenDataModule
+
+    # (not named `config`: jsonargparse reserves that name for its own --config option)
+    if not Path(config_path).is_file():
+        raise FileNotFoundError(f"config not found: {config_path}")
+    if threads:
+        torch.set_num_threads(threads)
+    cli = LightningCLI(
+        LMTask,
+        TokenDataModule,
+        args=["--config", config_path, *(overrides or [])],
+        run=False,
+        save_config_kwargs={"overwrite": True},
+        # the bucketed sampler shards itself across ranks; Lightning must not wrap it
+        trainer_defaults={"use_distributed_sampler": False},
+        seed_everything_default=0,
+    )
+    trainer = cli.trainer
+    trainer.fit(cli.model, cli.datamodule, ckpt_path=ckpt_path)
+    # The export holds the final weights. last.ckpt holds the last every-n-steps save: a save
+    # after fit() would record Lightning's "epoch finished" state of a max_steps stop, and a
+    # resume from it would skip the rest of that epoch's data.
+    ckpts = [c for c in trainer.checkpoint_callbacks if isinstance(c, ModelCheckpoint)]
+    if trainer.is_global_zero:
+        if export_dir is None:
+            base = (
+                Path(ckpts[0].dirpath).parent
+                if ckpts and ckpts[0].dirpath
+                else Path(trainer.default_root_dir)
+            )
+            export_dir = str(base / "export")
+        out = cli.model.export(export_dir)
+        print(f"exported {cli.model.kind.upper()} model to {out}")
+
+
+def export(checkpoint: str, output: str) -> None:
+    """Turn a Lightning training checkpoint into an inference export (safetensors + JSON).
+
+    Args:
+        checkpoint: a .ckpt written by `echovox lm train`.
+        output: directory to write config.json, model.safetensors (and symbols.json).
+    """
+    import inspect
+
+    import torch
+
+    from .lightning import LMTask
+
+    # weights_only: a checkpoint is user data, never unpickle arbitrary objects from it
+    state = torch.load(checkpoint, map_location="cpu", weights_only=True)
+    known = set(inspect.signature(LMTask.__init__).parameters) - {"self"}
+    hp = {
+        k: v for k, v in state["hyper_parameters"].items() if k in known
+    }  # LightningCLI adds keys
+    optim = hp.pop("optim", None)
+    task = LMTask(**hp)
+    if optim is not None:
+        task.hparams["optim"] = optim
+    task.load_state_dict(state["state_dict"])
+    print(f"exported to {task.export(output)}")
+
+
+COMMANDS = {"train": train, "export": export}

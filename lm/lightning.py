@@ -1,0 +1,307 @@
+"""Lightning wrappers for training the AR and NAR models; the model code knows nothing of them.
+
+`LMTask` trains either model (kind="ar" or "nar") and logs the loss and the top-10 accuracy
+per codebook to whatever logger the Trainer has (TensorBoard in the shipped configs).
+`TokenDataModule` serves token datasets through the duration-bucketed sampler and records the
+data position in every checkpoint, so a resumed run continues with the next unseen batch.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import lightning as L
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from .ar import ARModel, lengths_to_mask
+from .checkpoint import save_pretrained
+from .config import ARConfig, NARConfig
+from .data import Collator, DurationBucketSampler, TokenBatch, TokenDataset
+from .nar import NARModel
+
+
+@dataclass
+class OptimSettings:
+    """AdamW with linear warm-up, then cosine decay to `min_lr_ratio` * lr at `total_steps`
+    (schedule="cosine"), or inverse-square-root decay after warm-up (schedule="noam").
+    total_steps 0 means the Trainer's estimate of the run's optimizer steps."""
+
+    lr: float = 5e-4
+    betas: tuple[float, float] = (0.9, 0.95)
+    weight_decay: float = 0.01
+    warmup_steps: int = 200
+    total_steps: int = 0
+    min_lr_ratio: float = 0.05
+    schedule: Literal["cosine", "noam"] = "cosine"
+
+
+def lr_factor(step: int, s: OptimSettings, total: int) -> float:
+    """Multiplier of the base learning rate at optimizer step `step`."""
+    warm = max(1, s.warmup_steps)
+    if step < warm:
+        return (step + 1) / warm
+    if s.schedule == "noam":
+        return math.sqrt(warm / (step + 1))
+    progress = min(1.0, (step - warm) / max(1, total - warm))
+    return s.min_lr_ratio + (1 - s.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
+
+
+def topk_accuracy(logits: Tensor, targets: Tensor, mask: Tensor, k: int) -> Tensor:
+    """Share of masked positions whose target is among the k largest logits.
+    logits [..., V], targets and mask [...]."""
+    k = min(k, logits.shape[-1])
+    hit = (logits.topk(k, dim=-1).indices == targets[..., None]).any(-1)
+    return (hit & mask).sum() / mask.sum().clamp(min=1)
+
+
+class LMTask(L.LightningModule):
+    """Trains the AR (kind="ar") or NAR (kind="nar") model.
+
+    Args:
+        kind: "ar" or "nar".
+        preset: model preset name (tiny, small, valle).
+        model_overrides: config fields that replace the preset's (n_codebooks, codebook_size...).
+        symbol_table: path to the text front end's SymbolTable JSON, or "default" for
+            SymbolTable.default(); sets n_phonemes and the pad id and is exported with the weights.
+        optim: optimizer and schedule.
+        accuracy_top_k: k of the logged top-k accuracy.
+        seed: seeds the NAR's per-step stage choice (drawn from (seed, step), so a resumed run
+            draws the same stages).
+    """
+
+    def __init__(
+        self,
+        kind: Literal["ar", "nar"] = "ar",
+        preset: str = "tiny",
+        model_overrides: dict[str, Any] | None = None,
+        symbol_table: str | None = None,
+        optim: OptimSettings | None = None,
+        accuracy_top_k: int = 10,
+        seed: int = 0,
+    ) -> None:
+        super().__init__()
+        # the optimizer settings go in as a plain dict: checkpoints must load with
+        # torch.load(weights_only=True), which refuses arbitrary classes
+        self.save_hyperparameters(ignore=["optim"])
+        self.hparams["optim"] = dataclasses.asdict(optim or OptimSettings())
+        overrides = dict(model_overrides or {})
+        self.symbols = None
+        if symbol_table is not None:
+            from echovox.text import SymbolTable
+
+            if symbol_table == "default":
+                self.symbols = SymbolTable.default()
+            else:
+                self.symbols = SymbolTable.load(symbol_table)
+            overrides.setdefault("n_phonemes", len(self.symbols))
+            overrides.setdefault("phoneme_pad_id", self.symbols.pad_id)
+        config_cls = ARConfig if kind == "ar" else NARConfig
+        config = config_cls.from_name(preset, **overrides)
+        self.kind = kind
+        self.model: ARModel | NARModel = ARModel(config) if kind == "ar" else NARModel(config)
+        self.optim = optim or OptimSettings()
+        self.accuracy_top_k = accuracy_top_k
+        self.seed = seed
+
+    @property
+    def config(self) -> ARConfig | NARConfig:
+        return self.model.config
+
+    # ---------------------------------------------------------------- steps
+    def _ar_step(self, batch: TokenBatch, stage_name: str) -> Tensor:
+        c: ARConfig = self.model.config
+        codes = batch.codes[:, 0]  # [B, T]
+        B, T = codes.shape
+        real = lengths_to_mask(batch.code_lens, T)
+        inputs = torch.full((B, T + 1), c.audio_pad_id, dtype=torch.long, device=codes.device)
+        inputs[:, 0] = c.bos_id
+        inputs[:, 1:] = codes.masked_fill(~real, c.audio_pad_id)
+        targets = torch.full((B, T + 1), -100, dtype=torch.long, device=codes.device)
+        targets[:, :T] = codes.masked_fill(~real, -100)
+        targets[torch.arange(B, device=codes.device), batch.code_lens] = c.eos_id
+        out = self.model(batch.phonemes, batch.phoneme_lens, inputs, batch.code_lens + 1)
+        loss = F.cross_entropy(
+            out.logits.flatten(0, 1).float(), targets.flatten(), ignore_index=-100
+        )
+        with torch.no_grad():
+            valid = targets != -100
+            acc = topk_accuracy(out.logits, targets.clamp(min=0), valid, self.accuracy_top_k)
+        self.log_dict(
+            {f"{stage_name}/loss": loss, f"{stage_name}/acc_top{self.accuracy_top_k}_q1": acc},
+            prog_bar=True,
+            batch_size=B,
+            sync_dist=stage_name != "train",
+        )
+        return loss
+
+    def _nar_stage(self, stage_name: str, batch_idx: int) -> int:
+        Q = self.model.config.n_codebooks
+        if stage_name == "train":  # one stage per batch, drawn from (seed, step): resumable
+            g = torch.Generator().manual_seed(self.seed * 1_000_003 + self.global_step)
+            return int(torch.randint(1, Q, (1,), generator=g))
+        return 1 + batch_idx % (Q - 1)  # validation cycles through the stages
+
+    def _nar_step(self, batch: TokenBatch, stage_name: str, batch_idx: int) -> Tensor:
+        stage = self._nar_stage(stage_name, batch_idx)
+        B, _, T = batch.codes.shape
+        out = self.model(
+            batch.phonemes,
+            batch.phoneme_lens,
+            batch.prompt_codes(),
+            batch.prompt_lens,
+            batch.codes,
+            batch.code_lens,
+            stage,
+        )
+        real = lengths_to_mask(batch.code_lens, T)
+        targets = batch.codes[:, stage].masked_fill(~real, -100)
+        loss = F.cross_entropy(
+            out.logits.flatten(0, 1).float(), targets.flatten(), ignore_index=-100
+        )
+        with torch.no_grad():
+            acc = topk_accuracy(out.logits, batch.codes[:, stage], real, self.accuracy_top_k)
+        self.log(
+            f"{stage_name}/loss", loss, prog_bar=True, batch_size=B, sync_dist=stage_name != "train"
+        )
+        self.log(
+            f"{stage_name}/acc_top{self.accuracy_top_k}_q{stage + 1}",
+            acc,
+            batch_size=B,
+            sync_dist=stage_name != "train",
+        )
+        return loss
+
+    def _step(self, batch: TokenBatch, stage_name: str, batch_idx: int) -> Tensor:
+        if self.kind == "ar":
+            return self._ar_step(batch, stage_name)
+        return self._nar_step(batch, stage_name, batch_idx)
+
+    def training_step(self, batch: TokenBatch, batch_idx: int) -> Tensor:
+        return self._step(batch, "train", batch_idx)
+
+    def validation_step(self, batch: TokenBatch, batch_idx: int) -> Tensor:
+        return self._step(batch, "val", batch_idx)
+
+    # ---------------------------------------------------------------- optimizer
+    def configure_optimizers(self):
+        decay, no_decay = [], []
+        for name, p in self.model.named_parameters():
+            # norms, biases, embeddings and position weights are not decayed (GPT-2 practice)
+            (decay if p.ndim >= 2 and "emb" not in name else no_decay).append(p)
+        s = self.optim
+        opt = torch.optim.AdamW(
+            [
+                {"params": decay, "weight_decay": s.weight_decay},
+                {"params": no_decay, "weight_decay": 0.0},
+            ],
+            lr=s.lr,
+            betas=s.betas,
+        )
+        total = s.total_steps or int(self.trainer.estimated_stepping_batches)
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: lr_factor(step, s, total))
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+
+    # ---------------------------------------------------------------- export
+    def export(self, directory: str | Path) -> Path:
+        """safetensors weights + config.json (+ symbols.json) for inference."""
+        return save_pretrained(self.model, directory, symbols=self.symbols)
+
+
+class TokenDataModule(L.LightningDataModule):
+    """Token datasets (see lm/data.py) in duration-bucketed batches.
+
+    Args:
+        train: path of the training token dataset (save_to_disk folder).
+        val: path of the validation token dataset, or None.
+        max_frames: frames per batch, padding included.
+        num_buckets: duration buckets of the sampler.
+        max_batch_size: cap on utterances per batch (None: only max_frames).
+        prompt_seconds: length of the NAR's prompt span.
+        frame_rate: codec frames per second (turns prompt_seconds into frames).
+        num_workers: DataLoader worker processes.
+        seed: seeds batch order and prompt spans.
+    """
+
+    def __init__(
+        self,
+        train: str,
+        val: str | None = None,
+        max_frames: int = 4000,
+        num_buckets: int = 10,
+        max_batch_size: int | None = None,
+        prompt_seconds: float = 3.0,
+        frame_rate: float = 75.0,
+        num_workers: int = 0,
+        seed: int = 0,
+    ) -> None:
+        super().__init__()
+        self.train_path, self.val_path = train, val
+        self.max_frames, self.num_buckets, self.max_batch_size = (
+            max_frames,
+            num_buckets,
+            max_batch_size,
+        )
+        self.prompt_frames = max(1, round(prompt_seconds * frame_rate))
+        self.num_workers, self.seed = num_workers, seed
+        self._resume: dict | None = None
+        self.train_sampler: DurationBucketSampler | None = None
+
+    def _dataset(self, path: str) -> TokenDataset:
+        c = self.trainer.lightning_module.model.config if self.trainer else None
+        return TokenDataset(
+            path,
+            n_codebooks=c.n_codebooks if c else None,
+            codebook_size=c.codebook_size if c else None,
+            n_phonemes=c.n_phonemes if c else None,
+        )
+
+    def _loader(
+        self, ds: TokenDataset, sampler: DurationBucketSampler
+    ) -> torch.utils.data.DataLoader:
+        pad = self.trainer.lightning_module.model.config.phoneme_pad_id if self.trainer else 0
+        return torch.utils.data.DataLoader(
+            ds,
+            batch_sampler=sampler,
+            collate_fn=Collator(pad, self.prompt_frames, self.seed),
+            num_workers=self.num_workers,
+            persistent_workers=self.num_workers > 0,
+        )
+
+    def train_dataloader(self) -> torch.utils.data.DataLoader:
+        ds = self._dataset(self.train_path)
+        self.train_sampler = DurationBucketSampler(
+            ds.lengths,
+            self.max_frames,
+            num_buckets=self.num_buckets,
+            seed=self.seed,
+            max_batch_size=self.max_batch_size,
+        )
+        if self._resume is not None:
+            self.train_sampler.set_epoch(self._resume["epoch"])
+            self.train_sampler.skip(self._resume["epoch"], self._resume["batches_done"])
+            self._resume = None
+        return self._loader(ds, self.train_sampler)
+
+    def val_dataloader(self):
+        if self.val_path is None:
+            return []
+        ds = self._dataset(self.val_path)
+        sampler = DurationBucketSampler(ds.lengths, self.max_frames, shuffle=False, seed=self.seed)
+        return self._loader(ds, sampler)
+
+    def state_dict(self) -> dict:
+        """The data position: epoch and batches this rank has trained on in it. Read from the
+        loop's own progress counters, because the sampler runs ahead (Lightning prefetches)."""
+        if self.trainer is None:
+            return {}
+        progress = self.trainer.fit_loop.epoch_loop.batch_progress.current
+        return {"epoch": self.trainer.current_epoch, "batches_done": progress.processed}
+
+    def load_state_dict(self, state: dict) -> None:
+        self._resume = dict(state) if state else None

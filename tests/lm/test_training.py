@@ -1,0 +1,235 @@
+import math
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+from echovox.lm.checkpoint import load_pretrained, load_symbols, save_pretrained
+from echovox.lm.data import (
+    Collator,
+    DurationBucketSampler,
+    TokenItem,
+    toy_rows,
+    write_token_dataset,
+)
+from echovox.lm.generate import SamplingSettings, generate_ar, generate_nar
+from echovox.lm.lightning import LMTask, OptimSettings, lr_factor, topk_accuracy
+
+REPO = Path(__file__).resolve().parents[2]
+TOY = dict(n_phonemes=40, codebook_size=32, n_codebooks=4)
+
+
+def test_lr_schedule_warms_up_then_decays():
+    s = OptimSettings(warmup_steps=10, min_lr_ratio=0.1)
+    assert lr_factor(0, s, 100) == pytest.approx(0.1)
+    assert lr_factor(9, s, 100) == pytest.approx(1.0)
+    assert lr_factor(10, s, 100) == pytest.approx(1.0)
+    assert lr_factor(55, s, 100) == pytest.approx(0.55)
+    assert lr_factor(100, s, 100) == pytest.approx(0.1)
+    assert lr_factor(500, s, 100) == pytest.approx(0.1)
+    noam = OptimSettings(warmup_steps=10, schedule="noam")
+    assert lr_factor(39, noam, 0) == pytest.approx(math.sqrt(10 / 40))
+
+
+def test_topk_accuracy_on_hand_made_logits():
+    logits = torch.tensor([[[3.0, 2.0, 1.0], [1.0, 2.0, 3.0], [0.0, 5.0, 1.0]]])
+    targets = torch.tensor([[0, 0, 2]])
+    mask = torch.tensor([[True, True, False]])
+    assert topk_accuracy(logits, targets, mask, 1) == pytest.approx(0.5)
+    assert topk_accuracy(logits, targets, mask, 2) == pytest.approx(0.5)
+    assert topk_accuracy(logits, targets, mask, 3) == pytest.approx(1.0)
+
+
+def _items(rows):
+    return [
+        TokenItem(r["id"], r["speaker"], torch.tensor(r["phonemes"]), torch.tensor(r["codes"]))
+        for r in rows
+    ]
+
+
+def _fit(task: LMTask, items, steps: int, lr: float = 3e-3) -> float:
+    """Plain loop over the LightningModule's own loss, without a Trainer (fast)."""
+    task.log = task.log_dict = lambda *a, **k: None
+    opt = torch.optim.AdamW(task.parameters(), lr=lr)
+    collate = Collator(0, prompt_frames=4)
+    g = torch.Generator().manual_seed(0)
+    losses = []
+    for step in range(steps):
+        batch = collate([items[j] for j in torch.randint(0, len(items), (32,), generator=g)])
+        task._nar_stage = lambda name, i, s=step: 1 + s % (TOY["n_codebooks"] - 1)
+        loss = task._step(batch, "train", step)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    return sum(losses[-10:]) / 10
+
+
+@pytest.mark.slow
+def test_tiny_models_learn_the_toy_task_and_generate_it_back():
+    torch.set_num_threads(1)
+    torch.manual_seed(0)
+    items = _items(toy_rows(1000, seed=0, **TOY))
+    ar = LMTask("ar", "tiny", TOY)
+    nar = LMTask("nar", "tiny", TOY)
+    assert _fit(ar, items, 250) < 0.1
+    assert _fit(nar, items, 60) < 0.05
+    # unseen utterances: the prompt is the first 2 phonemes' frames; the models must write the
+    # rest, stop by EOS at the right length, and fill all codebooks
+    test = _items(toy_rows(6, seed=99, **TOY))
+    phonemes = [it.phonemes for it in test]
+    prompts = [it.codes[:, :4] for it in test]
+    out = generate_ar(ar.model, phonemes, prompts, SamplingSettings(temperature=0))
+    assert out.stop_reasons == ["eos"] * 6
+    full = generate_nar(nar.model, phonemes, prompts, out.codes)
+    right = sum(torch.equal(f, it.codes[:, 4:]) for f, it in zip(full, test))
+    assert right >= 5, f"only {right}/6 utterances reproduced"
+
+
+def test_export_round_trip_with_symbols_and_codec_check(tmp_path):
+    from echovox.checkpoint import CheckpointError
+    from echovox.text import SymbolTable
+
+    table = SymbolTable.default()
+    task = LMTask("nar", "tiny", {"n_codebooks": 4, "codebook_size": 32}, symbol_table="default")
+    assert task.model.config.n_phonemes == len(table)
+    out = task.export(tmp_path / "nar")
+    model = load_pretrained(out, expect_codec=(4, 32))
+    assert not model.training
+    for k, v in task.model.state_dict().items():
+        assert torch.equal(v, model.state_dict()[k])
+    assert load_symbols(out) == table
+    with pytest.raises(CheckpointError, match="codec"):
+        load_pretrained(out, expect_codec=(8, 32))
+    with pytest.raises(CheckpointError, match="symbol table"):
+        save_pretrained(task.model, tmp_path / "x", symbols=table.extended(["zz"]))
+    (out / "config.json").write_text("{not json")
+    with pytest.raises(CheckpointError, match="JSON"):
+        load_pretrained(out)
+
+
+def test_shipped_yaml_configs_build(tmp_path, monkeypatch):
+    from lightning.pytorch.cli import LightningCLI
+
+    from echovox.lm.lightning import TokenDataModule
+
+    configs = sorted((REPO / "lm").glob("*.yaml"))
+    assert len(configs) >= 4
+    monkeypatch.chdir(tmp_path)  # relative output paths land here
+    for path in configs:
+        cli = LightningCLI(
+            LMTask,
+            TokenDataModule,
+            args=["--config", str(path)],
+            run=False,
+            trainer_defaults={"use_distributed_sampler": False},
+        )
+        assert cli.model.kind in ("ar", "nar"), path
+        assert cli.trainer.max_steps > 0
+
+
+def _config(root: Path, name: str, kind: str = "ar", every: int = 5, **trainer) -> Path:
+    if not (root / "train").exists():
+        write_token_dataset(root / "train", toy_rows(64, seed=0, **TOY))
+        write_token_dataset(root / "dev", toy_rows(8, seed=1, **TOY))
+    cfg = yaml.safe_load((REPO / f"lm/train_{kind}_tiny.yaml").read_text())
+    cfg["trainer"].update(
+        {
+            "max_steps": 20,
+            "val_check_interval": 10,
+            "log_every_n_steps": 2,
+            "accelerator": "cpu",
+            "enable_progress_bar": False,
+            **trainer,
+        }
+    )
+    cfg["trainer"]["logger"]["init_args"]["save_dir"] = str(root / name)
+    ckpt = cfg["trainer"]["callbacks"][0]["init_args"]
+    ckpt.update(dirpath=str(root / name / "checkpoints"), every_n_train_steps=every)
+    cfg["model"].update(model_overrides=dict(TOY), symbol_table=None)
+    cfg["data"].update(train=str(root / "train"), val=str(root / "dev"), max_frames=200)
+    path = root / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    return path
+
+
+def test_train_command_logs_checkpoints_and_exports(tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    from echovox.lm.cli import export, train
+
+    train(str(_config(tmp_path, "run")), threads=1)
+    ckpts = tmp_path / "run" / "checkpoints"
+    assert (ckpts / "last.ckpt").is_file()
+    events = EventAccumulator(str(tmp_path / "run" / "tb" / "run"))
+    events.Reload()
+    tags = set(events.Tags()["scalars"])
+    assert {"train/loss", "train/acc_top10_q1", "val/loss", "val/acc_top10_q1"} <= tags
+    losses = [e.value for e in events.Scalars("train/loss")]
+    assert losses[-1] < losses[0]
+    model = load_pretrained(tmp_path / "run" / "export", expect_codec=(4, 32))
+    out = generate_ar(model, [torch.tensor([5, 6, 7])], [torch.zeros(4, 2, dtype=torch.long)])
+    assert len(out.codes[0]) >= 1
+    # the export command turns a Lightning checkpoint into the same weights
+    export(str(ckpts / "last.ckpt"), str(tmp_path / "again"))
+    again = load_pretrained(tmp_path / "again")
+    for k, v in model.state_dict().items():
+        assert torch.equal(v, again.state_dict()[k])
+
+
+def _cli(config: Path) -> list[str]:
+    return [sys.executable, "-m", "echovox.app.cli", "lm", "train", str(config), "--threads", "1"]
+
+
+@pytest.mark.slow
+def test_resume_after_kill_9_continues_exactly(tmp_path):
+    from safetensors.torch import load_file
+
+    steps = 60
+    subprocess.run(
+        _cli(_config(tmp_path, "whole", max_steps=steps)), check=True, cwd=REPO, capture_output=True
+    )
+    config = _config(tmp_path, "killed", max_steps=steps)
+    last = tmp_path / "killed" / "checkpoints" / "last.ckpt"
+    proc = subprocess.Popen(
+        _cli(config), cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    deadline = time.time() + 120
+    while not last.exists():
+        assert proc.poll() is None and time.time() < deadline, "training ended before the kill"
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    assert proc.wait() == -signal.SIGKILL
+    state = torch.load(last, weights_only=True)
+    assert 0 < state["global_step"] < steps
+    assert state["TokenDataModule"]["batches_done"] > 0  # killed mid-epoch
+    subprocess.run(_cli(config), check=True, cwd=REPO, capture_output=True)
+    assert torch.load(last, weights_only=True)["global_step"] == steps
+    # same step count, optimizer state and data position: bit-identical to the unbroken run
+    a = load_file(tmp_path / "whole" / "export" / "model.safetensors")
+    b = load_file(tmp_path / "killed" / "export" / "model.safetensors")
+    assert a.keys() == b.keys()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+@pytest.mark.slow
+def test_two_process_ddp_on_cpu_trains_and_saves(tmp_path):
+    config = _config(tmp_path, "ddp", kind="nar", every=3, max_steps=6, devices=2, strategy="ddp")
+    r = subprocess.run(_cli(config), cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "distributed_backend=gloo" in r.stderr + r.stdout
+    state = torch.load(tmp_path / "ddp" / "checkpoints" / "last.ckpt", weights_only=True)
+    assert state["global_step"] == 6
+    # each rank ran its own half of the batches, so an epoch took half as many steps
+    from echovox.lm.data import TokenDataset
+
+    lengths = TokenDataset(tmp_path / "train").lengths
+    per_rank = len(DurationBucketSampler(lengths, 200, num_replicas=2, rank=0))
+    assert per_rank < len(DurationBucketSampler(lengths, 200))
+    assert state["epoch"] == 6 // per_rank
+    assert load_pretrained(tmp_path / "ddp" / "export").config.n_codebooks == 4
