@@ -332,6 +332,11 @@ def _read_lm_checkpoint(path: Path, kind: str) -> tuple[dict[str, Any], dict[str
             )
         path = weights[0]
         meta = read_json(cfg_file)
+        if meta.get("kind", kind) != kind:  # lm/ exports record which model they hold
+            raise CheckpointError(
+                f"{cfg_file}: this is an {str(meta['kind']).upper()} checkpoint, "
+                f"given as the {kind.upper()}"
+            )
         from safetensors.torch import load_file
 
         return pick_config(meta, cfg_file), load_file(str(path))
@@ -390,15 +395,29 @@ def assemble_model_dir(
 ) -> Path:
     """Build a model directory from a codec checkpoint dir and AR/NAR checkpoints.
 
-    symbols: the symbol table the LM was trained with (default: the built-in table, which is
-    what the recipes use unless they extended it)."""
+    symbols: the symbol table the LM was trained with (default: the symbols.json saved in the
+    AR/NAR export directories, else the built-in table)."""
     from echovox.codec import Codec
     from echovox.text import SymbolTable
 
     codec_model = Codec.from_pretrained(codec, device="cpu")
     ar_model = load_lm_checkpoint(ar, "ar")
     nar_model = load_lm_checkpoint(nar, "nar")
-    table = SymbolTable.load(symbols) if symbols else SymbolTable.default()
+    if symbols:
+        table = SymbolTable.load(symbols)
+    else:
+        # LM exports carry the table they were trained with; both must agree
+        saved = [
+            SymbolTable.load(Path(p) / SYMBOLS_NAME)
+            for p in (ar, nar)
+            if (Path(p) / SYMBOLS_NAME).is_file()
+        ]
+        table = saved[0] if saved else SymbolTable.default()
+        for other in saved[1:]:
+            if other != table:
+                raise CheckpointError(
+                    f"{ar} and {nar} were trained with different symbol tables ({SYMBOLS_NAME})"
+                )
     return save_model_dir(
         output,
         codec=codec_model,

@@ -116,7 +116,10 @@ def _lm_layouts(tmp_path, loaded):
         d = tmp_path / f"{kind}_dir"
         d.mkdir()
         save_file(state, str(d / "model.safetensors"))
-        (d / "config.json").write_text(json.dumps({"config": model.config.to_dict()}))
+        # the layout lm/ exports: {"kind": ..., "config": ...} plus the symbol table
+        meta = {"kind": kind, "config": model.config.to_dict()}
+        (d / "config.json").write_text(json.dumps(meta))
+        loaded.symbols.save(d / "symbols.json")
         ckpt = tmp_path / f"{kind}.ckpt"
         torch.save(
             {
@@ -154,6 +157,29 @@ def test_assemble_errors_name_the_input(tmp_path, tiny_model_dir):
     lms = _lm_layouts(tmp_path, loaded)
     with pytest.raises(CheckpointError, match="AR checkpoint not found"):
         assemble_model_dir(tmp_path / "x", codec=codec_dir, ar=tmp_path / "no", nar=lms["nar"][0])
-    # the AR's weights handed over as the NAR
-    with pytest.raises(CheckpointError, match="ar_dir"):
+    # the AR's export handed over as the NAR
+    with pytest.raises(CheckpointError, match="AR checkpoint, given as the NAR"):
         assemble_model_dir(tmp_path / "x", codec=codec_dir, ar=lms["ar"][0], nar=lms["ar"][0])
+    # the AR's weights handed over as the NAR, without a kind to tell them apart
+    with pytest.raises(CheckpointError, match="ar.ckpt"):
+        assemble_model_dir(tmp_path / "x", codec=codec_dir, ar=lms["ar"][2], nar=lms["ar"][2])
+    # LM exports trained with different symbol tables
+    from echovox.text import SymbolTable
+
+    SymbolTable.default().extended(["zz"]).save(lms["nar"][0] / "symbols.json")
+    with pytest.raises(CheckpointError, match="different symbol tables"):
+        assemble_model_dir(tmp_path / "x", codec=codec_dir, ar=lms["ar"][0], nar=lms["nar"][0])
+
+
+def test_assemble_from_lm_exports(tmp_path, tiny_model_dir):
+    """The layout lm/ training exports (echovox.lm.checkpoint.save_pretrained)."""
+    lm_ckpt = pytest.importorskip("echovox.lm.checkpoint")
+    loaded = load_model_dir(tiny_model_dir)
+    codec_dir = loaded.codec.save_pretrained(tmp_path / "codec")
+    ar = lm_ckpt.save_pretrained(loaded.ar, tmp_path / "ar", symbols=loaded.symbols)
+    nar = lm_ckpt.save_pretrained(loaded.nar, tmp_path / "nar", symbols=loaded.symbols)
+    out = assemble_model_dir(tmp_path / "model", codec=codec_dir, ar=ar, nar=nar)
+    again = load_model_dir(out)
+    assert again.symbols == loaded.symbols
+    sa, sb = again.nar.state_dict(), loaded.nar.state_dict()
+    assert all(torch.equal(sa[k], sb[k]) for k in sb)
