@@ -52,11 +52,12 @@ def forced(n: int, temperature: float) -> SamplingSettings:
     )
 
 
-def time_generate(model, ph, pc, n, temperature, use_cache=True) -> tuple[float, int]:
+def time_generate(model, ph, pc, n, temperature, use_cache=True) -> tuple[float, int, float]:
+    """(total seconds, tokens generated, seconds of the token-by-token loop alone)"""
     t0 = time.perf_counter()
     out = generate_ar(model, ph, pc, forced(n, temperature), use_cache=use_cache)
     dt = time.perf_counter() - t0
-    return dt, sum(len(c) for c in out.codes)
+    return dt, sum(len(c) for c in out.codes), out.decode_seconds
 
 
 @torch.inference_mode()
@@ -82,18 +83,19 @@ def bench_ar(preset: str, args, out: dict) -> None:
     grid = np.linspace(start, start + max(args.tokens), args.recompute_points).round().astype(int)
     step_s = [forward_seconds(model, args.phonemes, int(n)) for n in grid]
     for n in args.tokens:
-        dt, count = time_generate(model, ph, pc, n, args.temperature)
+        dt, count, decode_s = time_generate(model, ph, pc, n, args.temperature)
         row = {
             "preset": preset,
             "params_M": round(model.num_parameters() / 1e6, 2),
             "tokens": count,
             "cached_s": round(dt, 3),
             "cached_tok_s": round(count / dt, 1),
+            "cached_decode_only_tok_s": round(count / decode_s, 1),
         }
         integrated = float(np.interp(np.arange(start, start + n), grid, step_s).sum())
         row["recompute_integrated_s"] = round(integrated, 2)
         if n <= args.exact_recompute_max and preset in args.exact_recompute_presets:
-            rdt, _ = time_generate(model, ph, pc, n, args.temperature, use_cache=False)
+            rdt = time_generate(model, ph, pc, n, args.temperature, use_cache=False)[0]
             row["recompute_method"] = "measured"
         else:
             rdt = integrated
@@ -124,8 +126,8 @@ def bench_batched(preset: str, args, out: dict) -> None:
             )
             for i in range(b)
         ]
-        time_generate(model, ph, pc, 4, args.temperature)
-        dt, count = time_generate(model, ph, pc, args.batch_tokens, args.temperature)
+        time_generate(model, ph, pc, 4, args.temperature)  # warm-up
+        dt, count, decode_s = time_generate(model, ph, pc, args.batch_tokens, args.temperature)
         kv_mb = 2 * model.cache.k.numel() * model.cache.k.element_size() / 2**20
         row = {
             "preset": preset,
@@ -133,13 +135,16 @@ def bench_batched(preset: str, args, out: dict) -> None:
             "tokens_per_item": args.batch_tokens,
             "seconds": round(dt, 3),
             "tok_s_total": round(count / dt, 1),
+            "decode_tok_s": round(count / decode_s, 1),
+            "prefill_s": round(dt - decode_s, 3),
             "kv_cache_mb": round(kv_mb, 1),
         }
         out["ar_batched"].append(row)
         print(json.dumps(row), file=sys.stderr)
-    base = out["ar_batched"][-len(args.batches)]["tok_s_total"]
+    base = out["ar_batched"][-len(args.batches)]
     for row in out["ar_batched"][-len(args.batches) :]:
-        row["scaling_vs_batch1"] = round(row["tok_s_total"] / base, 2)
+        row["scaling_vs_batch1"] = round(row["tok_s_total"] / base["tok_s_total"], 2)
+        row["decode_scaling_vs_batch1"] = round(row["decode_tok_s"] / base["decode_tok_s"], 2)
     out["peak_rss_mb"][f"after batched {preset}"] = round(rss_mb())
 
 

@@ -17,6 +17,7 @@ frames per target phoneme (and `max_frames`); EOS is banned until `min_frames` (
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass
 
 import torch
@@ -76,10 +77,13 @@ class SamplingSettings:
 @dataclass
 class ARResult:
     """codes[i]: [T_i] generated first-codebook codes (prompt excluded, EOS excluded);
-    stop_reasons[i]: "eos" or "max_frames"."""
+    stop_reasons[i]: "eos" or "max_frames"; prefill_seconds / decode_seconds: wall time of
+    the prompt pass and of the token-by-token loop (for throughput reports)."""
 
     codes: list[Tensor]
     stop_reasons: list[str]
+    prefill_seconds: float = 0.0
+    decode_seconds: float = 0.0
 
 
 def _pad_1d(seqs: list[Tensor], pad: int, device: torch.device, extra: int = 0) -> Tensor:
@@ -163,6 +167,7 @@ def generate_ar(
     audio_lens = torch.tensor([len(a) for a in audio_seqs], device=device)
     gen = _generator(s.seed, device)
 
+    t0 = time.perf_counter()
     if use_cache:
         audio = _pad_1d(audio_seqs, c.audio_pad_id, device)
         model.setup_caches(B, phon.shape[1] + audio.shape[1] + steps)
@@ -180,6 +185,7 @@ def generate_ar(
 
         logits = full_logits()
 
+    t1 = time.perf_counter()
     out = torch.zeros(B, steps, dtype=torch.long, device=device)
     lengths = torch.zeros(B, dtype=torch.long, device=device)
     finished = torch.zeros(B, dtype=torch.bool, device=device)
@@ -222,10 +228,11 @@ def generate_ar(
             audio[rows, cur_lens] = feed
             cur_lens += 1
             logits = full_logits()
+    t2 = time.perf_counter()
     model.train(was_training)
     codes = [out[i, : int(lengths[i])].clone() for i in range(B)]
     reasons = ["eos" if bool(hit_eos[i]) else "max_frames" for i in range(B)]
-    return ARResult(codes=codes, stop_reasons=reasons)
+    return ARResult(codes, reasons, prefill_seconds=t1 - t0, decode_seconds=t2 - t1)
 
 
 @torch.inference_mode()
