@@ -154,3 +154,12 @@ def test_ar_rejects_too_long_input(ar_config):
     audio = torch.zeros(1, 3, dtype=torch.long)
     with pytest.raises(ValueError, match="max_phonemes"):
         model(phon, torch.tensor([phon.shape[1]]), audio, torch.tensor([3]))
+
+
+def test_package_exports_resolve_lazily():
+    import echovox.lm as lm
+
+    assert lm.ARModel is ARModel and lm.NARConfig is NARConfig
+    assert callable(lm.generate_ar) and callable(lm.load_pretrained)
+    with pytest.raises(AttributeError):
+        lm.nothing_here  # noqa: B018
