@@ -45,6 +45,7 @@ def test_synthesize_writes_a_wav_and_reports_rtf(tiny_model_dir, prompt_wav, tmp
     assert summary["duration_s"] == round(len(data) / sr, 3)
 
 
+@pytest.mark.slow
 def test_synthesize_text_file(tiny_model_dir, prompt_wav, tmp_path):
     text = tmp_path / "long.txt"
     text.write_text("The first sentence. The second sentence!\nA third, on a new line.")

@@ -118,3 +118,17 @@ def test_spectrogram_image():
     assert 90 <= img.shape[1] <= 110  # 100 frames per second
     tiny = spectrogram_image(np.zeros(10, np.float32), SR)
     assert tiny.shape[1] >= 1
+
+
+def test_transcribe_button_uses_the_offline_asr(client):
+    pytest.importorskip("pocketsphinx")
+    from gradio_client import handle_file
+
+    text = client.predict(handle_file(str(EXAMPLE_PROMPT)), api_name="/transcribe")
+    assert isinstance(text, str) and text.strip()
+
+
+def test_launched_locally_without_a_share_link(running_demo):
+    assert running_demo.share is False and running_demo.share_url is None
+    assert running_demo.local_url.startswith("http://127.0.0.1:")
+    assert running_demo.analytics_enabled is False
