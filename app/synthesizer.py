@@ -100,8 +100,11 @@ def resolve_device(device: str | None) -> str:
 
 
 class Synthesizer:
-    """Loaded codec + AR + NAR + text front end. Generation is serialised by a lock: the LMs
-    keep their KV cache on the module, so two threads must not decode through them at once."""
+    """Loaded codec + AR + NAR + text front end.
+
+    Thread-safe by serialisation: the LMs keep their KV cache on the module and the espeak
+    backend behind the phonemiser is one C library state, so every public call holds one
+    re-entrant lock (prepare_prompt and text_chunks are also called from inside clone_many)."""
 
     def __init__(self, model: LoadedModel, device: str = "auto") -> None:
         from echovox.lm.generate import SamplingSettings
@@ -116,7 +119,7 @@ class Synthesizer:
         self.frontend = TextFrontend(self.config.text.language, symbols=model.symbols)
         self.settings = SamplingSettings(**self.config.sampling)
         self.prompt_config = self.config.prompt
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
         self._asr = None
 
     # ------------------------------------------------------------------------- loading
@@ -164,6 +167,10 @@ class Synthesizer:
         no recogniser is installed."""
         if isinstance(prompt, VoicePrompt):
             return prompt
+        with self._lock:
+            return self._prepare_prompt(prompt, prompt_text, sample_rate, prompt_seconds)
+
+    def _prepare_prompt(self, prompt, prompt_text, sample_rate, prompt_seconds) -> VoicePrompt:
         import torch
 
         cfg = self.prompt_config
@@ -253,6 +260,10 @@ class Synthesizer:
 
         requests: CloneRequest or dicts with its fields. Returns one ClonedAudio per request,
         in order; each one's `seconds` is the wall time of the whole call."""
+        with self._lock:
+            return self._clone_many(requests, settings, prompt_seconds, progress, batch_size)
+
+    def _clone_many(self, requests, settings, prompt_seconds, progress, batch_size):
         t0 = time.perf_counter()
         reqs = [r if isinstance(r, CloneRequest) else CloneRequest(**r) for r in requests]
         if not reqs:
@@ -276,19 +287,18 @@ class Synthesizer:
         total = len(items)
         audio: dict[tuple[int, int], np.ndarray] = {}
         reasons: dict[tuple[int, int], str] = {}
-        with self._lock:
-            for b0 in range(0, total, max(1, batch_size)):
-                batch = items[b0 : b0 + batch_size]
-                seed = None if settings.seed is None else settings.seed + b0
-                wavs, stops = self._generate(
-                    [prompts[i] for i, _ in batch],
-                    [chunk_lists[i][j].ids for i, j in batch],
-                    dataclasses.replace(settings, seed=seed),
-                )
-                for k, key in enumerate(batch):
-                    audio[key], reasons[key] = wavs[k], stops[k]
-                    if progress is not None:
-                        progress(b0 + k + 1, total)
+        for b0 in range(0, total, max(1, batch_size)):
+            batch = items[b0 : b0 + batch_size]
+            seed = None if settings.seed is None else settings.seed + b0
+            wavs, stops = self._generate(
+                [prompts[i] for i, _ in batch],
+                [chunk_lists[i][j].ids for i, j in batch],
+                dataclasses.replace(settings, seed=seed),
+            )
+            for k, key in enumerate(batch):
+                audio[key], reasons[key] = wavs[k], stops[k]
+                if progress is not None:
+                    progress(b0 + k + 1, total)
         elapsed = time.perf_counter() - t0
         pause = np.zeros(int(self.config.text.pause_seconds * self.sample_rate), np.float32)
         out = []
@@ -320,7 +330,8 @@ class Synthesizer:
             raise TextError("text is empty: there is nothing to say")
         max_chars = self.config.text.max_chars
         try:
-            return self.frontend.chunks(text, max_chars=max_chars)
+            with self._lock:
+                return self.frontend.chunks(text, max_chars=max_chars)
         except ValueError as err:
             raise TextError(str(err)) from err
 

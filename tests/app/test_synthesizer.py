@@ -185,3 +185,17 @@ def test_device_auto_is_cpu_here(synth):
     import torch
 
     assert synth.device == ("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def test_concurrent_calls_are_safe_and_match_sequential_ones(synth, prompt_wav):
+    from concurrent.futures import ThreadPoolExecutor
+
+    s = synth.default_settings(seed=5)
+    texts = ["One here.", "Two there.", "Three everywhere.", "Four."]
+    expected = [synth.clone(t, prompt_wav, PROMPT_TEXT, settings=s).waveform for t in texts]
+    with ThreadPoolExecutor(4) as pool:
+        got = list(
+            pool.map(lambda t: synth.clone(t, prompt_wav, PROMPT_TEXT, settings=s).waveform, texts)
+        )
+    for a, b in zip(expected, got):
+        np.testing.assert_array_equal(a, b)
