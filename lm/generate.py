@@ -134,10 +134,30 @@ def generate_ar(
     only (default: all phonemes count). use_cache=False recomputes the full sequence each step
     (the reference path the benchmark compares against).
     """
-    s = settings or SamplingSettings()
-    c = model.config
     was_training = model.training
     model.eval()
+    try:
+        return _generate_ar(
+            model,
+            phonemes,
+            prompt_codes,
+            settings or SamplingSettings(),
+            n_prompt_phonemes,
+            use_cache,
+        )
+    finally:
+        model.train(was_training)
+
+
+def _generate_ar(
+    model: ARModel,
+    phonemes: list[Tensor],
+    prompt_codes: list[Tensor],
+    s: SamplingSettings,
+    n_prompt_phonemes: list[int] | None,
+    use_cache: bool,
+) -> ARResult:
+    c = model.config
     device = model.head.weight.device
     prompts = [p[0] if p.ndim == 2 else p for p in prompt_codes]
     _check_inputs(phonemes, prompts, c.n_phonemes, c.codebook_size)
@@ -229,7 +249,6 @@ def generate_ar(
             cur_lens += 1
             logits = full_logits()
     t2 = time.perf_counter()
-    model.train(was_training)
     codes = [out[i, : int(lengths[i])].clone() for i in range(B)]
     reasons = ["eos" if bool(hit_eos[i]) else "max_frames" for i in range(B)]
     return ARResult(codes, reasons, prefill_seconds=t1 - t0, decode_seconds=t2 - t1)
@@ -252,10 +271,28 @@ def generate_nar(
     phonemes: per item [L_i] (prompt then target); prompt_codes: per item [Q, P_i];
     first_codebook: per item [T_i] (the AR's output). temperature 0 is greedy.
     Returns per item [Q, T_i]."""
-    c = model.config
-    Q, K = c.n_codebooks, c.codebook_size
     was_training = model.training
     model.eval()
+    try:
+        return _generate_nar(
+            model, phonemes, prompt_codes, first_codebook, temperature, top_k, top_p, seed
+        )
+    finally:
+        model.train(was_training)
+
+
+def _generate_nar(
+    model: NARModel,
+    phonemes: list[Tensor],
+    prompt_codes: list[Tensor],
+    first_codebook: list[Tensor],
+    temperature: float,
+    top_k: int,
+    top_p: float,
+    seed: int | None,
+) -> list[Tensor]:
+    c = model.config
+    Q, K = c.n_codebooks, c.codebook_size
     device = model.heads.device
     _check_inputs(phonemes, prompt_codes, c.n_phonemes, K)
     for i, (pc, fc) in enumerate(zip(prompt_codes, first_codebook)):
@@ -287,5 +324,4 @@ def generate_nar(
             flat = top_p_filter(top_k_filter(apply_temperature(flat, temperature), top_k), top_p)
             pick = sample_categorical(flat, gen)
         target[:, stage] = pick.view(B, T)
-    model.train(was_training)
     return [target[i, :, : len(f)].clone() for i, f in enumerate(first_codebook)]

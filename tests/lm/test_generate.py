@@ -132,3 +132,27 @@ def test_nar_fills_all_codebooks_and_keeps_the_first(nar_config):
     assert torch.equal(alone[0], out[1])
     with pytest.raises(ValueError, match="Q=4"):
         generate_nar(model, phonemes[:1], [prompts[0][:2]], first[:1])
+
+
+def test_generation_without_a_prompt(ar_config, nar_config):
+    ar, nar = ARModel(ar_config), NARModel(nar_config)
+    phonemes = [torch.tensor([5, 6, 7]), torch.tensor([8, 9])]
+    empty = [torch.zeros(Q, 0, dtype=torch.long)] * 2
+    out = generate_ar(ar, phonemes, empty, SamplingSettings(temperature=0, max_frames=6))
+    assert all(1 <= len(c) <= 6 for c in out.codes)
+    full = generate_nar(nar, phonemes, empty, out.codes)
+    assert [f.shape[1] for f in full] == [len(c) for c in out.codes]
+
+
+def test_generation_restores_training_mode(ar_config):
+    model = ARModel(ar_config).train()
+    phonemes, prompts = _items()
+    generate_ar(model, phonemes[:1], prompts[:1], SamplingSettings(max_frames=3))
+    assert model.training
+
+
+def test_bad_input_leaves_the_model_in_its_mode(ar_config):
+    model = ARModel(ar_config).train()
+    with pytest.raises(ValueError):
+        generate_ar(model, [torch.tensor([V + 5])], [torch.zeros(Q, 2, dtype=torch.long)])
+    assert model.training
