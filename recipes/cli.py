@@ -13,6 +13,7 @@ def run(
     world_size: int | None = None,
     exp_dir: str | None = None,
     corpus_root: str | None = None,
+    codec: str | None = None,
 ) -> None:
     """Run stages STAGE..STOP_STAGE of the recipe in RECIPE (a recipe YAML file).
 
@@ -30,6 +31,7 @@ def run(
         world_size: number of nodes (or GPUs, one invocation each) sharing a stage.
         exp_dir: override the config's exp_dir.
         corpus_root: override the config's corpus.root.
+        codec: override the config's tokenize.codec (a codec folder or pretrained id).
     """
     from .runner import run as run_recipe
 
@@ -39,6 +41,7 @@ def run(
         "work.world_size": world_size,
         "exp_dir": exp_dir,
         "corpus.root": corpus_root,
+        "tokenize.codec": codec,
     }
     overrides = {k: v for k, v in overrides.items() if v is not None}
     run_recipe(recipe, stage, stop_stage, force=force, overrides=overrides)
