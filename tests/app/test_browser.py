@@ -96,3 +96,19 @@ def test_bad_input_shows_an_error_not_a_trace(browser, running_demo):
     assert toast is not None
     assert "Traceback" not in page.content()
     page.close()
+
+
+@pytest.mark.slow
+def test_an_example_row_fills_the_form_and_generates(browser, running_demo):
+    from echovox.app.demo import EXAMPLE_SENTENCES
+
+    page = browser.new_page()
+    page.goto(running_demo.local_url)
+    page.wait_for_selector("#generate", timeout=60_000)
+    page.click(f"text={EXAMPLE_SENTENCES[1][:30]}")
+    page.wait_for_function("() => document.querySelector('#text textarea').value.length > 0")
+    assert page.input_value("#text textarea") == EXAMPLE_SENTENCES[1]
+    assert page.input_value("#prompt_text textarea") == EXAMPLE_PROMPT_TEXT
+    page.click("#generate")
+    page.wait_for_selector("#output a[href*='gradio_api/file=']", timeout=120_000)
+    page.close()
