@@ -148,3 +148,14 @@ def test_help_lists_app_commands():
         assert cmd in res.stdout
     res = run("demo", "--help")
     assert "--port" in res.stdout and "--share" in res.stdout
+
+
+def test_without_a_model_the_missing_embedded_model_is_explained():
+    from echovox.app.checkpoint import EMBEDDED_MODEL_DIR
+
+    if (EMBEDDED_MODEL_DIR / "config.json").is_file():
+        pytest.skip("the embedded model is installed")
+    res = run("demo", "--port", "0")
+    assert res.returncode != 0
+    assert "embedded default model is not in this install" in res.stderr
+    assert "Traceback" not in res.stderr
