@@ -43,11 +43,12 @@ USER_ERRORS = (AudioError, TextError, CheckpointError, AsrUnavailableError, Valu
 class DemoConfig:
     """max_chars: longest target text accepted; concurrency: generations running at once (the
     model is serialised anyway, so more only helps the cheap steps); max_queue: waiting
-    requests beyond which new ones are refused."""
+    requests beyond which new ones are refused; max_file_size: upload limit."""
 
     max_chars: int = 1000
     concurrency: int = 1
     max_queue: int = 16
+    max_file_size: str = "20mb"  # a prompt needs seconds of audio; refuse huge uploads early
     temp_dir: str | None = None
 
 
@@ -269,6 +270,7 @@ def launch(
         prevent_thread_lock=not block,
         quiet=not block,
         show_error=False,
+        max_file_size=cfg.max_file_size,
         theme=demo.echovox_theme,
     )
     return demo

@@ -132,3 +132,10 @@ def test_launched_locally_without_a_share_link(running_demo):
     assert running_demo.share is False and running_demo.share_url is None
     assert running_demo.local_url.startswith("http://127.0.0.1:")
     assert running_demo.analytics_enabled is False
+
+
+def test_oversized_upload_is_refused(client, tmp_path):
+    big = tmp_path / "big.wav"
+    sf.write(str(big), np.zeros(11_000_000, np.int16), 8000, subtype="PCM_16")  # 22 MB
+    with pytest.raises(Exception, match="(?i)too large|size|413"):
+        _generate(client, big, "one two", "Hello.")
