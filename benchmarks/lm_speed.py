@@ -53,14 +53,16 @@ def forced(n: int, temperature: float) -> SamplingSettings:
 
 
 def time_generate(
-    model, ph, pc, n, temperature, use_cache=True, repeats=1
+    model, ph, pc, n, temperature, use_cache=True, repeats=1, half=False
 ) -> tuple[float, int, float]:
     """(total seconds, tokens generated, seconds of the token-by-token loop alone), the best of
     `repeats` runs: the CPU is shared, and the fastest run is the one least disturbed."""
     best = (float("inf"), 0, 0.0)
     for _ in range(repeats):
         t0 = time.perf_counter()
-        out = generate_ar(model, ph, pc, forced(n, temperature), use_cache=use_cache)
+        out = generate_ar(
+            model, ph, pc, forced(n, temperature), use_cache=use_cache, half_weights=half
+        )
         dt = time.perf_counter() - t0
         if dt < best[0]:
             best = (dt, sum(len(c) for c in out.codes), out.decode_seconds)
@@ -88,7 +90,7 @@ def bench_ar(preset: str, args, out: dict) -> None:
     # full recompute: time one forward pass at sampled audio lengths, interpolate, integrate
     start = args.prompt + 1
     grid = np.linspace(start, start + max(args.tokens), args.recompute_points).round().astype(int)
-    step_s = [forward_seconds(model, args.phonemes, int(n), args.repeats) for n in grid]
+    step_s = [forward_seconds(model, args.phonemes, int(n)) for n in grid]
     for n in args.tokens:
         dt, count, decode_s = time_generate(model, ph, pc, n, args.temperature, True, args.repeats)
         row = {
@@ -99,6 +101,11 @@ def bench_ar(preset: str, args, out: dict) -> None:
             "cached_tok_s": round(count / dt, 1),
             "cached_decode_only_tok_s": round(count / decode_s, 1),
         }
+        hdt, hcount, hdecode_s = time_generate(
+            model, ph, pc, n, args.temperature, True, args.repeats, half=True
+        )
+        row["cached_half_weights_tok_s"] = round(hcount / hdt, 1)
+        row["cached_half_weights_decode_only_tok_s"] = round(hcount / hdecode_s, 1)
         integrated = float(np.interp(np.arange(start, start + n), grid, step_s).sum())
         row["recompute_integrated_s"] = round(integrated, 2)
         if n <= args.exact_recompute_max and preset in args.exact_recompute_presets:
@@ -110,6 +117,7 @@ def bench_ar(preset: str, args, out: dict) -> None:
         row["recompute_s"] = round(rdt, 2)
         row["recompute_tok_s"] = round(n / rdt, 2)
         row["speedup"] = round(rdt / dt, 1)
+        row["speedup_half_weights"] = round(rdt / hdt, 1)
         out["ar_decode"].append(row)
         print(json.dumps(row), file=sys.stderr)
     out["peak_rss_mb"][f"after ar {preset}"] = round(rss_mb())
@@ -148,6 +156,11 @@ def bench_batched(preset: str, args, out: dict) -> None:
             "prefill_s": round(dt - decode_s, 3),
             "kv_cache_mb": round(kv_mb, 1),
         }
+        hdt, hcount, hdecode_s = time_generate(
+            model, ph, pc, args.batch_tokens, args.temperature, True, args.repeats, half=True
+        )
+        row["half_weights_tok_s_total"] = round(hcount / hdt, 1)
+        row["half_weights_decode_tok_s"] = round(hcount / hdecode_s, 1)
         out["ar_batched"].append(row)
         print(json.dumps(row), file=sys.stderr)
     base = out["ar_batched"][-len(args.batches)]
@@ -197,7 +210,7 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--nar_batches", type=int, nargs="+", default=[1, 4])
     p.add_argument("--nar_frames", type=int, default=375)
     p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--repeats", type=int, default=3, help="timings are the best of this many")
+    p.add_argument("--repeats", type=int, default=2, help="timings are the best of this many")
     p.add_argument("--quick", action="store_true", help="tiny preset and short runs")
     args = p.parse_args(argv)
     if args.quick:
@@ -211,6 +224,8 @@ def main(argv: list[str] | None = None) -> dict:
         "machine": f"{platform.processor() or platform.machine()}, torch {torch.__version__}",
         "threads": args.threads,
         "repeats": f"best of {args.repeats} (full recompute measured once)",
+        "half_weights": "decode steps with float16 copies of the projection weights "
+        "(generate_ar(half_weights=True)); everything else float32",
         "setup": f"batch 1 unless stated, {args.phonemes} phonemes, {args.prompt}-frame prompt, "
         f"temperature {args.temperature} top-k 50, random weights",
         "ar_decode": [],

@@ -163,3 +163,21 @@ def test_package_exports_resolve_lazily():
     assert callable(lm.generate_ar) and callable(lm.load_pretrained)
     with pytest.raises(AttributeError):
         lm.nothing_here  # noqa: B018
+
+
+def test_half_weight_decoding_is_close_and_follows_weight_updates(ar_config):
+    model = ARModel(ar_config).eval()
+    phon, phon_lens, audio, audio_lens = _ar_batch(ar_config.bos_id, ar_config.audio_pad_id)
+
+    def decode(half: bool) -> torch.Tensor:
+        model.setup_caches(2, 32, half_weights=half)
+        model.prefill(phon, phon_lens, audio[:, :4], torch.tensor([4, 4]))
+        return model.decode_one(audio[:, 4], torch.tensor([4, 4]))
+
+    full, half = decode(False), decode(True)
+    assert half.dtype == torch.float32
+    torch.testing.assert_close(half, full, atol=2e-2, rtol=2e-2)
+    assert not torch.equal(half, full)  # it really ran in float16
+    with torch.no_grad():  # the float16 copies must follow the weights
+        model.head.weight.mul_(2)
+    torch.testing.assert_close(decode(True), decode(False), atol=4e-2, rtol=2e-2)
