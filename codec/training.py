@@ -195,7 +195,9 @@ class AudioSegments(Dataset):
     def __getitem__(self, i: int) -> Tensor:
         seg_s = self.segment / self.sample_rate
         if self.random_crop:
-            rng = np.random.default_rng((torch.initial_seed() + i * 7919) % 2**32)
+            # drawn from torch's generator, which DataLoader reseeds per worker and per epoch,
+            # so crops differ between epochs and workers yet follow the run's seed
+            rng = np.random.default_rng(int(torch.randint(0, 2**31 - 1, ()).item()) + i)
             k = int(rng.choice(len(self.files), p=self.weights))
             start = float(rng.uniform(0, max(0.0, self.durations[k] - seg_s)))
         else:

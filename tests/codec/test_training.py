@@ -142,3 +142,15 @@ def test_bad_run_config_is_explained(tmp_path):
         RunConfig.from_dict({"model": {"preset": "nope"}})
     with pytest.raises(FileNotFoundError):
         RunConfig.from_yaml(tmp_path / "missing.yaml")
+
+
+def test_audio_segments_crop_randomly_and_pad(audio_dir):
+    from echovox.codec.training import AudioSegments
+
+    ds = AudioSegments(audio_dir, 8000, 0.25, items=4)
+    a, b = ds[0], ds[0]
+    assert a.shape == b.shape == (1, 2000)
+    assert not torch.equal(a, b)  # a new random crop on every draw
+    long = AudioSegments(audio_dir, 8000, 5.0, random_crop=False)
+    assert len(long) == 3 and long[0].shape == (1, 40000)  # 1.2 s files zero-padded
+    assert float(long[0][0, 20000:].abs().max()) == 0.0
