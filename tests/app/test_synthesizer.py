@@ -199,3 +199,12 @@ def test_concurrent_calls_are_safe_and_match_sequential_ones(synth, prompt_wav):
         )
     for a, b in zip(expected, got):
         np.testing.assert_array_equal(a, b)
+
+
+def test_half_weight_decoding(tiny_model_dir, prompt_wav):
+    from echovox.app.synthesizer import Synthesizer
+
+    tts = Synthesizer.from_pretrained(tiny_model_dir, device="cpu", half_weights=True)
+    audio = tts.clone("Half precision decode.", prompt_wav, PROMPT_TEXT)
+    assert audio.waveform.dtype == np.float32 and audio.duration > 0
+    assert np.isfinite(audio.waveform).all()
