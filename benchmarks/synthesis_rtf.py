@@ -1,4 +1,5 @@
-"""Real-time factor of synthesis: the Python API warm, `echovox synthesize` end to end (process
+"""Real-time factor of synthesis: the Python API warm (float32 and float16 AR decode weights),
+`echovox synthesize` end to end with --threads 1 and with torch's default threads (process
 start, model load, prompt, generation, file write), and batched vs one-by-one sentences, side by
 side in one run. Prints JSON.
 
@@ -147,17 +148,29 @@ def main() -> None:
             "cpu",
         ]
         # a fresh process each time (cold: imports, model load, first-call costs); the best of
-        # --repeats, because one run on a shared machine mostly measures the neighbours
-        cli_runs = []
+        # --repeats, because one run on a shared machine mostly measures the neighbours.
+        # --threads 1 against torch's default thread count, interleaved
+        cli_runs: dict[str, list] = {"threads_1": [], "threads_default": []}
         for _ in range(args.repeats):
-            t = time.perf_counter()
-            res = subprocess.run(cli, capture_output=True, text=True)
-            wall = time.perf_counter() - t
-            if res.returncode != 0:
-                raise SystemExit(res.stderr)
-            cli_runs.append((wall, json.loads(res.stdout.strip().splitlines()[-1])))
-        cli_wall = min(w for w, _ in cli_runs)
-        cli_summary = min((s for _, s in cli_runs), key=lambda s: s["synthesis_s"])
+            for key, extra in (("threads_1", ["--threads", "1"]), ("threads_default", [])):
+                t = time.perf_counter()
+                res = subprocess.run(cli + extra, capture_output=True, text=True)
+                wall = time.perf_counter() - t
+                if res.returncode != 0:
+                    raise SystemExit(res.stderr)
+                cli_runs[key].append((wall, json.loads(res.stdout.strip().splitlines()[-1])))
+
+    def cli_result(runs):
+        best_run = min((s for _, s in runs), key=lambda s: s["synthesis_s"])
+        wall = min(w for w, _ in runs)
+        return {
+            "runs": len(runs),
+            "wall_s": round(wall, 3),
+            "synthesis_s": best_run["synthesis_s"],
+            "audio_s": best_run["duration_s"],
+            "rtf_synthesis": best_run["rtf"],
+            "rtf_wall": round(wall / best_run["duration_s"], 3),
+        }
 
     print(
         json.dumps(
@@ -195,14 +208,8 @@ def main() -> None:
                     "rtf": round(batch_s / batch.duration, 3),
                 },
                 "batched_speedup": round(seq_s / batch_s, 2),
-                "cli_synthesize": {
-                    "runs": len(cli_runs),
-                    "wall_s": round(cli_wall, 3),
-                    "synthesis_s": cli_summary["synthesis_s"],
-                    "audio_s": cli_summary["duration_s"],
-                    "rtf_synthesis": cli_summary["rtf"],
-                    "rtf_wall": round(cli_wall / cli_summary["duration_s"], 3),
-                },
+                "cli_synthesize_threads_1": cli_result(cli_runs["threads_1"]),
+                "cli_synthesize_threads_default": cli_result(cli_runs["threads_default"]),
             },
             indent=2,
         )
