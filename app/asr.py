@@ -55,8 +55,13 @@ class PromptTranscriber:
                 raise AsrUnavailableError(f"unknown ASR backend {self.backend!r}")
         return self._impl
 
-    def transcribe(self, wav: np.ndarray, sr: int) -> str:
+    def transcribe(self, wav: np.ndarray, sr: int, language: str = "en-us") -> str:
         """Mono [S] float32 -> text ('' when nothing was recognised)."""
+        if self.backend == "pocketsphinx" and self.model is None and not language.startswith("en"):
+            raise AsrUnavailableError(
+                f"the offline recogniser only knows English, the model speaks {language!r}: "
+                "pass prompt_text='what is said in the prompt' (CLI: --prompt_text)"
+            )
         if not self.available:
             raise AsrUnavailableError(
                 "no speech recogniser is installed to transcribe the prompt: pass "

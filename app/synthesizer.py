@@ -187,7 +187,9 @@ class Synthesizer:
         wav = read_prompt(prompt, self.sample_rate, sample_rate)
         prepared = condition_prompt(wav, self.sample_rate, cfg)
         if prompt_text is None:
-            prompt_text = self.asr.transcribe(prepared.waveform, self.sample_rate)
+            prompt_text = self.asr.transcribe(
+                prepared.waveform, self.sample_rate, self.config.text.language
+            )
             if not prompt_text:
                 raise AudioError(
                     "could not recognise any words in the prompt; pass its transcript as "

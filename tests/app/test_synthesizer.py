@@ -208,3 +208,11 @@ def test_half_weight_decoding(tiny_model_dir, prompt_wav):
     audio = tts.clone("Half precision decode.", prompt_wav, PROMPT_TEXT)
     assert audio.waveform.dtype == np.float32 and audio.duration > 0
     assert np.isfinite(audio.waveform).all()
+
+
+def test_offline_asr_refuses_other_languages():
+    pytest.importorskip("pocketsphinx")
+    from echovox.app.asr import PromptTranscriber
+
+    with pytest.raises(AsrUnavailableError, match="only knows English"):
+        PromptTranscriber().transcribe(voice(1.0), SR, language="de")
