@@ -58,7 +58,8 @@ class Codec(nn.Module, ABC):
 
     @abstractmethod
     def decode(self, codes: Tensor) -> Tensor:
-        """codes [B, Q, T] (1 <= Q <= n_codebooks) -> wav [B, 1, T * hop] float32."""
+        """codes [B, Q, T] (1 <= Q <= n_codebooks) -> wav [B, 1, T * hop] float32, on the
+        device the codes came from (the model may run on a GPU either way)."""
 
     def check_wav(self, wav: Tensor) -> Tensor:
         if not isinstance(wav, Tensor):
@@ -82,7 +83,8 @@ class Codec(nn.Module, ABC):
 
     @torch.inference_mode()
     def encode(self, wav: Tensor, n_q: int | None = None) -> Tensor:
-        """wav [B, 1, S] at `sample_rate` -> codes [B, n_q, ceil(S / hop)] long.
+        """wav [B, 1, S] at `sample_rate` -> codes [B, n_q, ceil(S / hop)] long, on the
+        device `wav` came from (the model runs on its own device, e.g. a GPU).
 
         Audio longer than `chunk_seconds` is encoded in chunks that each see
         `chunk_context_seconds` of audio on both sides; only the codes of the chunk's own
@@ -90,11 +92,12 @@ class Codec(nn.Module, ABC):
         as the middle."""
         wav = self.check_wav(wav)
         n_q = self.check_n_q(n_q)
+        home = wav.device  # results go back where the input came from
         hop = self.hop_length
         chunk_frames = max(1, int(self.chunk_seconds * self.frame_rate))
         n_frames = math.ceil(wav.shape[-1] / hop)
         if n_frames <= chunk_frames:
-            return self._encode_frames(wav.to(self.device), n_q).cpu()
+            return self._encode_frames(wav.to(self.device), n_q).to(home)
         ctx = int(math.ceil(self.chunk_context_seconds * self.frame_rate))
         wav = torch.nn.functional.pad(wav, (0, n_frames * hop - wav.shape[-1]))
         out = []
@@ -104,7 +107,7 @@ class Codec(nn.Module, ABC):
             piece = wav[..., a * hop : b * hop].to(self.device)
             codes = self._encode_frames(piece, n_q)
             out.append(codes[..., f0 - a : f1 - a].cpu())
-        return torch.cat(out, dim=-1)
+        return torch.cat(out, dim=-1).to(home)
 
     def encode_audio(self, audio: np.ndarray, sr: int, n_q: int | None = None) -> Tensor:
         """Raw audio ([S] or [S, C] numpy, any rate) -> codes [1, n_q, T]. Resamples with soxr,

@@ -81,9 +81,10 @@ class RVQCodec(Codec):
 
     @torch.inference_mode()
     def decode(self, codes: Tensor) -> Tensor:
+        home = codes.device
         codes = self.check_codes(codes).to(self.device)
         with parametrize.cached():
-            return self.decoder(self.quantizer.decode(codes)).float()
+            return self.decoder(self.quantizer.decode(codes)).float().to(home)
 
     # persistence ---------------------------------------------------------------------------
     def save_pretrained(self, directory: str | Path) -> Path:

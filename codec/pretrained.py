@@ -72,9 +72,10 @@ class EncodecCodec(Codec):
 
     @torch.inference_mode()
     def decode(self, codes: Tensor) -> Tensor:
+        home = codes.device
         codes = self.check_codes(codes).to(self.device)
         emb = self.model.quantizer.decode(codes.transpose(0, 1))  # expects [Q, B, T]
-        return self.model.decoder(emb).float()
+        return self.model.decoder(emb).float().to(home)
 
     def save_pretrained(self, directory: str | Path) -> Path:
         directory = Path(directory)
