@@ -30,9 +30,13 @@ def model_kind(model: ARModel | NARModel) -> str:
 
 
 def save_pretrained(
-    model: ARModel | NARModel, directory: str | Path, symbols: Any | None = None
+    model: ARModel | NARModel,
+    directory: str | Path,
+    symbols: Any | None = None,
+    notes: str = "",
 ) -> Path:
-    """Write weights, config and (if given) the SymbolTable. Returns the directory."""
+    """Write weights, config, a model card README.md and (if given) the SymbolTable.
+    `notes` (e.g. the training data and step) goes into the model card. Returns the directory."""
     from echovox.checkpoint import save_weights
 
     directory = Path(directory)
@@ -59,6 +63,25 @@ def save_pretrained(
             "has_symbols": symbols is not None,
         },
     )
+    c = model.config
+    kind = model_kind(model)
+    role = "codebook 1, autoregressive" if kind == "ar" else f"codebooks 2..{c.n_codebooks}"
+    card = [
+        f"# echovox {kind.upper()} codec language model ({role})",
+        "",
+        f"- preset: {c.name}; {model.num_parameters() / 1e6:.1f}M parameters; d_model {c.d_model}, "
+        f"{c.n_layers} layers, {c.n_heads} heads, FFN {c.d_ffn}",
+        f"- codec: {c.n_codebooks} codebooks of {c.codebook_size} codes",
+        f"- phoneme vocabulary: {c.n_phonemes} (pad id {c.phoneme_pad_id})"
+        + ("; symbols.json holds the table" if symbols is not None else ""),
+        f"- echovox {pkg_version}",
+        "",
+        "Load with `echovox.lm.load_pretrained(this_directory)`; files: config.json, "
+        "model.safetensors.",
+    ]
+    if notes:
+        card += ["", notes]
+    (directory / "README.md").write_text("\n".join(card) + "\n")
     return directory
 
 

@@ -210,7 +210,8 @@ class LMTask(L.LightningModule):
     # ---------------------------------------------------------------- export
     def export(self, directory: str | Path) -> Path:
         """safetensors weights + config.json (+ symbols.json) for inference."""
-        return save_pretrained(self.model, directory, symbols=self.symbols)
+        notes = f"Trained for {self.global_step} optimizer steps with echovox.lm.lightning.LMTask."
+        return save_pretrained(self.model, directory, symbols=self.symbols, notes=notes)
 
 
 class TokenDataModule(L.LightningDataModule):

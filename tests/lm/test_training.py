@@ -104,6 +104,7 @@ def test_export_round_trip_with_symbols_and_codec_check(tmp_path):
     for k, v in task.model.state_dict().items():
         assert torch.equal(v, model.state_dict()[k])
     assert load_symbols(out) == table
+    assert "NAR" in (out / "README.md").read_text()
     with pytest.raises(CheckpointError, match="codec"):
         load_pretrained(out, expect_codec=(8, 32))
     with pytest.raises(CheckpointError, match="symbol table"):
