@@ -45,6 +45,9 @@ class TokenDataset(Dataset):
 
     n_codebooks: keep the first n codebooks (a dataset may hold more than the model uses);
     codebook_size: codes must lie in [0, codebook_size); n_phonemes: ids below it.
+    max_frames, max_phonemes: utterances the model cannot take (with `prompt_frames` of NAR
+    prompt on top of the frames) are left out, with a warning that counts them, rather than
+    failing hours into a run.
     """
 
     def __init__(
@@ -54,6 +57,9 @@ class TokenDataset(Dataset):
         n_codebooks: int | None = None,
         codebook_size: int | None = None,
         n_phonemes: int | None = None,
+        max_frames: int | None = None,
+        max_phonemes: int | None = None,
+        prompt_frames: int = 0,
     ) -> None:
         import datasets
 
@@ -76,13 +82,31 @@ class TokenDataset(Dataset):
         self.n_codebooks = n_codebooks
         self.codebook_size = codebook_size
         self.n_phonemes = n_phonemes
-        self.lengths: list[int] = [int(n) for n in ds["n_frames"]]
+        frames = np.asarray(ds["n_frames"], dtype=np.int64)
+        keep = np.ones(len(frames), dtype=bool)
+        if max_frames is not None:
+            keep &= frames + np.minimum(prompt_frames, frames // 2) <= max_frames
+        if max_phonemes is not None:
+            keep &= np.asarray([len(p) for p in ds["phonemes"]]) <= max_phonemes
+        self.index = np.flatnonzero(keep)
+        self.n_skipped = int((~keep).sum())
+        if self.n_skipped:
+            import warnings
+
+            warnings.warn(
+                f"{path}: left out {self.n_skipped} of {len(frames)} utterances longer than the "
+                f"model takes (max_frames={max_frames}, max_phonemes={max_phonemes})",
+                stacklevel=2,
+            )
+        if len(self.index) == 0:
+            raise TokenDataError(f"{path}: no utterance fits the model's length limits")
+        self.lengths: list[int] = frames[self.index].tolist()
 
     def __len__(self) -> int:
-        return len(self.ds)
+        return len(self.index)
 
     def __getitem__(self, index: int) -> TokenItem:
-        row = self.ds[int(index)]
+        row = self.ds[int(self.index[index])]
         uid = row["id"]
         phonemes = torch.tensor(row["phonemes"], dtype=torch.long)
         try:

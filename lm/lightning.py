@@ -254,12 +254,17 @@ class TokenDataModule(L.LightningDataModule):
         self.train_sampler: DurationBucketSampler | None = None
 
     def _dataset(self, path: str) -> TokenDataset:
-        c = self.trainer.lightning_module.model.config if self.trainer else None
+        task = self.trainer.lightning_module if self.trainer else None
+        c = task.model.config if task else None
         return TokenDataset(
             path,
             n_codebooks=c.n_codebooks if c else None,
             codebook_size=c.codebook_size if c else None,
             n_phonemes=c.n_phonemes if c else None,
+            max_frames=c.max_frames if c else None,
+            max_phonemes=c.max_phonemes if c else None,
+            # the NAR sees prompt + target frames at once
+            prompt_frames=self.prompt_frames if task is not None and task.kind == "nar" else 0,
         )
 
     def _loader(

@@ -135,3 +135,17 @@ def test_collator_pads_and_draws_stable_prompt_spans(tmp_path):
         assert torch.equal(batch.prompt_codes()[i, :, :p], it.codes[:, s : s + p])
     again = collate(items)
     assert torch.equal(again.prompt_starts, batch.prompt_starts)
+
+
+def test_dataset_leaves_out_what_the_model_cannot_take(tmp_path):
+    rows = _rows()
+    path = write_token_dataset(tmp_path / "tok", rows)
+    with pytest.warns(UserWarning, match="left out"):
+        ds = TokenDataset(path, max_frames=20, prompt_frames=4)
+    frames = [r["n_frames"] for r in rows]
+    kept = [i for i, n in enumerate(frames) if n + min(4, n // 2) <= 20]
+    assert 0 < len(kept) < len(rows)
+    assert ds.lengths == [frames[i] for i in kept]
+    assert [ds[j].id for j in range(len(ds))] == [f"utt{i}" for i in kept]
+    with pytest.raises(TokenDataError, match="no utterance fits"):
+        TokenDataset(path, max_frames=2)
