@@ -15,9 +15,17 @@ ADVANCED = (1.0, 0, 1.0, True, 0, 3.0)  # temperature, top-k, top-p, repetition-
 
 
 @pytest.fixture(scope="module")
-def client(running_demo):
+def downloads(tmp_path_factory):
+    # the clients' own download folder: by default gradio_client downloads into
+    # GRADIO_TEMP_DIR, which in this process is the server's cache, and a client truncating
+    # the very file the server is sending makes the transfer fail
+    return tmp_path_factory.mktemp("client_downloads")
+
+
+@pytest.fixture(scope="module")
+def client(running_demo, downloads):
     gradio_client = pytest.importorskip("gradio_client")
-    return gradio_client.Client(running_demo.local_url, verbose=False)
+    return gradio_client.Client(running_demo.local_url, verbose=False, download_files=downloads)
 
 
 def _generate(client, prompt, prompt_text, text, advanced=ADVANCED):
@@ -69,11 +77,11 @@ def test_bad_input_is_a_readable_error(client, tmp_path, prompt, text, needle):
     assert needle in message.lower() and "Traceback" not in message
 
 
-def test_eight_concurrent_requests_all_complete(running_demo, client):
+def test_eight_concurrent_requests_all_complete(running_demo, downloads):
     from gradio_client import Client
 
     def one(i):
-        c = Client(running_demo.local_url, verbose=False)
+        c = Client(running_demo.local_url, verbose=False, download_files=downloads / str(i))
         return _generate(c, EXAMPLE_PROMPT, EXAMPLE_PROMPT_TEXT, f"Request number {i + 1}.")
 
     with ThreadPoolExecutor(8) as pool:
