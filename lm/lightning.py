@@ -129,16 +129,24 @@ class LMTask(L.LightningModule):
         loss = F.cross_entropy(
             out.logits.flatten(0, 1).float(), targets.flatten(), ignore_index=-100
         )
-        with torch.no_grad():
-            valid = targets != -100
-            acc = topk_accuracy(out.logits, targets.clamp(min=0), valid, self.accuracy_top_k)
-        self.log_dict(
-            {f"{stage_name}/loss": loss, f"{stage_name}/acc_top{self.accuracy_top_k}_q1": acc},
-            prog_bar=True,
-            batch_size=B,
-            sync_dist=stage_name != "train",
-        )
+        self._log_metrics(stage_name, loss, out.logits, targets.clamp(min=0), targets != -100, 0)
         return loss
+
+    @torch.no_grad()
+    def _log_metrics(
+        self, stage_name: str, loss: Tensor, logits: Tensor, targets: Tensor, mask: Tensor, q: int
+    ) -> None:
+        """Loss, top-k and top-1 accuracy of codebook q (0-based; logged 1-based)."""
+        k = self.accuracy_top_k
+        metrics = {
+            f"{stage_name}/loss": loss,
+            f"{stage_name}/acc_top{k}_q{q + 1}": topk_accuracy(logits, targets, mask, k),
+            f"{stage_name}/acc_top1_q{q + 1}": topk_accuracy(logits, targets, mask, 1),
+        }
+        self.log_dict(
+            metrics, batch_size=len(targets), sync_dist=stage_name != "train", prog_bar=False
+        )
+        self.log(f"{stage_name}_loss", loss, prog_bar=True, logger=False, batch_size=len(targets))
 
     def _nar_stage(self, stage_name: str, batch_idx: int) -> int:
         Q = self.model.config.n_codebooks
@@ -164,17 +172,7 @@ class LMTask(L.LightningModule):
         loss = F.cross_entropy(
             out.logits.flatten(0, 1).float(), targets.flatten(), ignore_index=-100
         )
-        with torch.no_grad():
-            acc = topk_accuracy(out.logits, batch.codes[:, stage], real, self.accuracy_top_k)
-        self.log(
-            f"{stage_name}/loss", loss, prog_bar=True, batch_size=B, sync_dist=stage_name != "train"
-        )
-        self.log(
-            f"{stage_name}/acc_top{self.accuracy_top_k}_q{stage + 1}",
-            acc,
-            batch_size=B,
-            sync_dist=stage_name != "train",
-        )
+        self._log_metrics(stage_name, loss, out.logits, batch.codes[:, stage], real, stage)
         return loss
 
     def _step(self, batch: TokenBatch, stage_name: str, batch_idx: int) -> Tensor:
