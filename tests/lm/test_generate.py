@@ -156,3 +156,12 @@ def test_bad_input_leaves_the_model_in_its_mode(ar_config):
     with pytest.raises(ValueError):
         generate_ar(model, [torch.tensor([V + 5])], [torch.zeros(Q, 2, dtype=torch.long)])
     assert model.training
+
+
+def test_bfloat16_models_generate(ar_config, nar_config):
+    ar = ARModel(ar_config).to(torch.bfloat16)
+    nar = NARModel(nar_config).to(torch.bfloat16)
+    phonemes, prompts = _items()
+    out = generate_ar(ar, phonemes, prompts, SamplingSettings(top_k=5, max_frames=8))
+    full = generate_nar(nar, phonemes, prompts, out.codes)
+    assert [f.shape for f in full] == [(Q, len(c)) for c in out.codes]
