@@ -159,3 +159,41 @@ def test_without_a_model_the_missing_embedded_model_is_explained():
     assert res.returncode != 0
     assert "embedded default model is not in this install" in res.stderr
     assert "Traceback" not in res.stderr
+
+
+@pytest.mark.slow
+def test_demo_command_serves_the_app_locally(tiny_model_dir):
+    import socket
+    import time
+    import urllib.request
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen(
+        [*CLI, "demo", "--model", str(tiny_model_dir), "--port", str(port), "--device", "cpu"],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        deadline = time.time() + 120
+        page = None
+        while time.time() < deadline and proc.poll() is None:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5) as r:
+                    page = r.read().decode()
+                break
+            except OSError:
+                time.sleep(0.5)
+        assert page is not None, proc.stdout.read() if proc.poll() is not None else "timeout"
+        assert "echovox" in page.lower() or "gradio" in page.lower()
+    finally:
+        proc.terminate()
+        try:
+            out, _ = proc.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            out, _ = proc.communicate()
+    assert "gradio.live" not in out  # no public share link unless asked for
