@@ -294,6 +294,12 @@ class Synthesizer:
         # flat work list: (request index, chunk index)
         items = [(i, j) for i, chunks in enumerate(chunk_lists) for j in range(len(chunks))]
         total = len(items)
+        if total > batch_size:
+            # a batch decodes until its longest item stops, and pads every item to the longest
+            # prompt and text: batching chunks of similar size wastes the least
+            items.sort(
+                key=lambda ij: (prompts[ij[0]].codes.shape[1], len(chunk_lists[ij[0]][ij[1]].ids))
+            )
         audio: dict[tuple[int, int], np.ndarray] = {}
         reasons: dict[tuple[int, int], str] = {}
         for b0 in range(0, total, max(1, batch_size)):

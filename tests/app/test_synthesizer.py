@@ -216,3 +216,23 @@ def test_offline_asr_refuses_other_languages():
 
     with pytest.raises(AsrUnavailableError, match="only knows English"):
         PromptTranscriber().transcribe(voice(1.0), SR, language="de")
+
+
+def test_batches_group_chunks_of_similar_length(synth, prompt_wav, monkeypatch):
+    seen = []
+    real = synth._generate
+
+    def spy(prompts, chunk_ids, settings):
+        seen.append([len(c) for c in chunk_ids])
+        return real(prompts, chunk_ids, settings)
+
+    monkeypatch.setattr(synth, "_generate", spy)
+    text = (
+        "A much longer sentence than the others in this text. Hi. Yes. And another long one here."
+    )
+    audio = synth.clone_many([CloneRequest(text, prompt_wav, PROMPT_TEXT)], batch_size=2)[0]
+    assert len(audio.chunks) == 4
+    flat = [n for batch in seen for n in batch]
+    assert flat == sorted(flat) and [len(b) for b in seen] == [2, 2]
+    # the output is still in the text's order
+    assert audio.chunks[0].startswith("A much longer")
