@@ -7,7 +7,6 @@ from pathlib import Path
 
 import torch
 from torch import Tensor
-from torch.nn.utils import parametrize
 
 from echovox.checkpoint import CheckpointError, load_weights, read_json, save_weights, write_json
 
@@ -75,16 +74,14 @@ class RVQCodec(Codec):
         return CodecOutput(audio=audio, codes=q.codes, commitment_loss=q.commitment_loss, n_q=q.n_q)
 
     def _encode_frames(self, wav: Tensor, n_q: int) -> Tensor:
-        # cached(): weight norm is recomputed once per call instead of once per conv call
-        with parametrize.cached():
-            return self.quantizer.encode(self.encoder(wav), n_q)
+        # no parametrize.cached(): measured slower on CPU (benchmarks/codec_speed.py)
+        return self.quantizer.encode(self.encoder(wav), n_q)
 
     @torch.inference_mode()
     def decode(self, codes: Tensor) -> Tensor:
         home = codes.device
         codes = self.check_codes(codes).to(self.device)
-        with parametrize.cached():
-            return self.decoder(self.quantizer.decode(codes)).float().to(home)
+        return self.decoder(self.quantizer.decode(codes)).float().to(home)
 
     # persistence ---------------------------------------------------------------------------
     def save_pretrained(self, directory: str | Path) -> Path:
