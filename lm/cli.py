@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 
@@ -29,25 +30,13 @@ def train(
     """
     import torch
     from lightning.pytorch.callbacks import ModelCheckpoint
-    from lightning.pytorch.cli import LightningCLI
-
-    from .lightning import LMTask, TokenDataModule
 
     # (not named `config`: jsonargparse reserves that name for its own --config option)
     if not Path(config_path).is_file():
         raise FileNotFoundError(f"config not found: {config_path}")
     if threads:
         torch.set_num_threads(threads)
-    cli = LightningCLI(
-        LMTask,
-        TokenDataModule,
-        args=["--config", config_path, *(overrides or [])],
-        run=False,
-        save_config_kwargs={"overwrite": True},
-        # the bucketed sampler shards itself across ranks; Lightning must not wrap it
-        trainer_defaults={"use_distributed_sampler": False},
-        seed_everything_default=0,
-    )
+    cli = build_cli(config_path, overrides)
     trainer = cli.trainer
     trainer.fit(cli.model, cli.datamodule, ckpt_path=ckpt_path)
     # The export holds the final weights. last.ckpt holds the last every-n-steps save: a save
@@ -64,6 +53,27 @@ def train(
             export_dir = str(base / "export")
         out = cli.model.export(export_dir)
         print(f"exported {cli.model.kind.upper()} model to {out}")
+
+
+def build_cli(config_path: str, overrides: list[str] | None = None):
+    """The LightningCLI (trainer, LMTask, TokenDataModule) of a training YAML, not yet run."""
+    from lightning.pytorch.cli import LightningCLI
+
+    from .lightning import LMTask, TokenDataModule
+
+    with warnings.catch_warnings():
+        # we are that Python caller: `args` comes from our own command line, parsed by jsonargparse
+        warnings.filterwarnings("ignore", message="LightningCLI's args parameter")
+        return LightningCLI(
+            LMTask,
+            TokenDataModule,
+            args=["--config", config_path, *(overrides or [])],
+            run=False,
+            save_config_kwargs={"overwrite": True},
+            # the bucketed sampler shards itself across ranks; Lightning must not wrap it
+            trainer_defaults={"use_distributed_sampler": False},
+            seed_everything_default=0,
+        )
 
 
 def export(checkpoint: str, output: str) -> None:
