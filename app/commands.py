@@ -108,6 +108,13 @@ def synthesize(
         bar.close()
         for w in caught:
             print(f"warning: {w.message}", file=sys.stderr)
+        for i, reason in enumerate(audio.stop_reasons):
+            if reason != "eos":
+                print(
+                    f"warning: sentence {i + 1} reached the length limit before the model ended "
+                    "it; try a lower --temperature or another --seed",
+                    file=sys.stderr,
+                )
         path = audio.save(output)
     except (AudioError, TextError, CheckpointError, AsrUnavailableError, ValueError) as err:
         _fail("synthesize", err)

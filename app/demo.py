@@ -10,10 +10,12 @@ is the only allowed path.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import tempfile
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,6 +38,7 @@ EXAMPLE_SENTENCES = (
     "Please remember to water the plants while I am away.",
     "Voice cloning should only ever be used with the speaker's consent.",
 )
+OUTPUT_KEEP_SECONDS = 3600.0  # generated files are kept this long, then removed
 USER_ERRORS = (AudioError, TextError, CheckpointError, AsrUnavailableError, ValueError)
 
 
@@ -66,6 +69,7 @@ def build_demo(synth: Synthesizer, config: DemoConfig | None = None):
     cfg = config or DemoConfig()
     s = synth.settings
     asr_available = synth.asr.available
+    out_root = Path(cfg.temp_dir or tempfile.mkdtemp(prefix="echovox-demo-")) / "outputs"
 
     def check_inputs(prompt, text):
         if not prompt:
@@ -110,11 +114,13 @@ def build_demo(synth: Synthesizer, config: DemoConfig | None = None):
                 repetition_window=s.repetition_window if repetition_aware else 0,
                 seed=None if seed is None or seed < 0 else int(seed),
             )
-            vp = synth.prepare_prompt(
-                prompt,
-                prompt_text=(prompt_text or "").strip() or None,
-                prompt_seconds=float(prompt_seconds),
-            )
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                vp = synth.prepare_prompt(
+                    prompt,
+                    prompt_text=(prompt_text or "").strip() or None,
+                    prompt_seconds=float(prompt_seconds),
+                )
 
             def on_chunk(done: int, total: int) -> None:
                 progress(done / total, desc=f"Sentence {done} of {total}")
@@ -128,11 +134,25 @@ def build_demo(synth: Synthesizer, config: DemoConfig | None = None):
                 f"Synthesis failed ({type(err).__name__}). See the server log."
             ) from None
         elapsed = time.perf_counter() - t0
-        pcm = (np.clip(audio.waveform, -1, 1) * 32767).astype(np.int16)
+        # not errors, but worth telling: a shortened transcript, sentences the model never ended
+        for w in caught:
+            gr.Warning(str(w.message))
+        capped = [i + 1 for i, r in enumerate(audio.stop_reasons) if r != "eos"]
+        if capped:
+            gr.Warning(
+                f"Sentence(s) {', '.join(map(str, capped))} reached the length limit before the "
+                "model ended them; try a lower temperature or another seed."
+            )
+        # Results go out as files with unique names. Returning arrays lets Gradio write them to
+        # content-addressed cache paths without an existence check, so two requests with the
+        # same prompt rewrite the same spectrogram file while the first is being downloaded
+        # (seen here as truncated responses under concurrent load).
+        folder = new_output_folder(out_root)
+        wav_path = audio.save(folder / "output.wav")
         return (
-            (audio.sample_rate, pcm),
-            spectrogram_image(vp.waveform, vp.sample_rate),
-            spectrogram_image(audio.waveform, audio.sample_rate),
+            str(wav_path),
+            save_png(spectrogram_image(vp.waveform, vp.sample_rate), folder / "prompt.png"),
+            save_png(spectrogram_image(audio.waveform, audio.sample_rate), folder / "output.png"),
             f"{elapsed:.2f} s",
             f"{elapsed / max(audio.duration, 1e-9):.2f}",
             vp.text,
@@ -141,7 +161,11 @@ def build_demo(synth: Synthesizer, config: DemoConfig | None = None):
     theme = gr.themes.Default(
         font=["system-ui", "sans-serif"], font_mono=["ui-monospace", "monospace"]
     )
-    with gr.Blocks(title="echovox voice cloning", analytics_enabled=False) as demo:
+    with gr.Blocks(
+        title="echovox voice cloning",
+        analytics_enabled=False,
+        delete_cache=(1800, int(OUTPUT_KEEP_SECONDS)),  # Gradio's own cached copies, likewise
+    ) as demo:
         demo.echovox_theme = theme  # launch() takes the theme in Gradio 6
         gr.Markdown(
             "# echovox: zero-shot voice cloning\n"
@@ -197,14 +221,14 @@ def build_demo(synth: Synthesizer, config: DemoConfig | None = None):
                 generate_btn = gr.Button("Generate", variant="primary", elem_id="generate")
             with gr.Column():
                 output = gr.Audio(
-                    label="Generated speech", type="numpy", elem_id="output", interactive=False
+                    label="Generated speech", type="filepath", elem_id="output", interactive=False
                 )
                 with gr.Row():
                     prompt_spec = gr.Image(
-                        label="Prompt spectrogram", type="numpy", interactive=False
+                        label="Prompt spectrogram", type="filepath", interactive=False
                     )
                     output_spec = gr.Image(
-                        label="Output spectrogram", type="numpy", interactive=False
+                        label="Output spectrogram", type="filepath", interactive=False
                     )
                 with gr.Row():
                     took = gr.Textbox(label="Time taken", interactive=False, elem_id="took")
@@ -236,6 +260,32 @@ def build_demo(synth: Synthesizer, config: DemoConfig | None = None):
     return demo
 
 
+def new_output_folder(root: Path, keep_seconds: float = OUTPUT_KEEP_SECONDS) -> Path:
+    """A fresh folder for one request's files; folders older than keep_seconds are removed so
+    a long-running demo does not fill the disk."""
+    import shutil
+    import uuid
+
+    root.mkdir(parents=True, exist_ok=True)
+    now = time.time()
+    for old in root.iterdir():
+        try:
+            if now - old.stat().st_mtime > keep_seconds:
+                shutil.rmtree(old, ignore_errors=True)
+        except FileNotFoundError:  # another request removed it first
+            pass
+    folder = root / uuid.uuid4().hex
+    folder.mkdir()
+    return folder
+
+
+def save_png(image: np.ndarray, path: Path) -> str:
+    from PIL import Image
+
+    Image.fromarray(image).save(path)
+    return str(path)
+
+
 def prepare_environment(temp_dir: str | None = None) -> Path:
     """Point Gradio's file cache at a private folder and turn analytics off. Must run before
     the Blocks are built: components read the cache folder when they are created."""
@@ -259,6 +309,7 @@ def launch(
     call .close() to stop it)."""
     cfg = config or DemoConfig()
     folder = prepare_environment(cfg.temp_dir)
+    cfg = dataclasses.replace(cfg, temp_dir=str(folder))
     demo = build_demo(synth, cfg)
     demo.queue(max_size=cfg.max_queue, default_concurrency_limit=cfg.concurrency)
     demo.launch(
