@@ -11,7 +11,7 @@ EXTRAS ?= dev,eval
 .PHONY: install system-deps demo test lint format clean
 
 system-deps:
-	bash tools/install_system_deps.sh
+	bash tools/install_system_deps.sh --mbrola
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)

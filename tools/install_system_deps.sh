@@ -4,12 +4,16 @@
 #   sox           pitch/tempo warps for synthetic speakers
 #   opus-tools    the Opus baseline in `echovox codec eval`
 #   libsndfile1   soundfile (wheels bundle it; kept for distro pythons)
+#   fortunes      English sentences for the synthetic training corpus
 # mbrola voices live in Debian's contrib/non-free; they are added with a private sources
 # file so the system's apt configuration is left untouched (see DESIGN.md).
 set -euo pipefail
 
-PACKAGES=(espeak-ng sox libsox-fmt-all opus-tools libsndfile1)
-MBROLA_PACKAGES=(mbrola mbrola-us1 mbrola-us2 mbrola-us3 mbrola-en1)
+PACKAGES=(espeak-ng sox libsox-fmt-all opus-tools libsndfile1 fortunes fortunes-min)
+# US/UK voices plus the voices espeak-ng uses for accented English (synthetic speakers)
+MBROLA_PACKAGES=(mbrola mbrola-us1 mbrola-us2 mbrola-us3 mbrola-en1
+  mbrola-af1 mbrola-nl2 mbrola-fr1 mbrola-fr4 mbrola-de1 mbrola-de2 mbrola-de3 mbrola-de4
+  mbrola-de5 mbrola-de6 mbrola-gr2 mbrola-hu1 mbrola-pl1 mbrola-ro1 mbrola-sw1 mbrola-sw2)
 with_mbrola=0
 [[ "${1:-}" == "--mbrola" ]] && with_mbrola=1
 
