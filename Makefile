@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 # torch first and pinned: an unpinned torch (or one pulled in by a dependency) is a multi-GB
 # CUDA build. Later installs see it satisfied and leave it alone.
 TORCH := torch==2.13.0
-EXTRAS ?= dev,eval
+EXTRAS ?= dev,eval,browser
 
 .PHONY: install system-deps demo test lint format clean
 

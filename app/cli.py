@@ -41,10 +41,32 @@ def commands() -> dict[str, Callable | dict]:
     return out
 
 
+# short flags jsonargparse cannot declare for function parameters
+SHORT_FLAGS = {"-o": "--output"}
+
+
+def normalize_flags(argv: list[str]) -> list[str]:
+    """Accept the dashed spellings people type (`--prompt-text`, `--stop-stage`) and `-o`.
+
+    jsonargparse names options after the parameters (`--prompt_text`) and has no aliases for
+    function parameters, so option names are rewritten before parsing; values are left alone.
+    """
+    out: list[str] = []
+    for arg in argv:
+        if arg in SHORT_FLAGS:
+            arg = SHORT_FLAGS[arg]
+        elif arg.startswith("--") and len(arg) > 2:
+            name, eq, value = arg[2:].partition("=")
+            arg = "--" + name.replace("-", "_") + eq + value
+        out.append(arg)
+    return out
+
+
 def main(argv: list[str] | None = None) -> None:
     from jsonargparse import CLI
 
-    CLI(commands(), args=sys.argv[1:] if argv is None else argv, as_positional=True)
+    args = normalize_flags(sys.argv[1:] if argv is None else argv)
+    CLI(commands(), args=args, as_positional=True)
 
 
 if __name__ == "__main__":
