@@ -38,10 +38,14 @@ class UnsupportedLanguageError(ValueError):
     pass
 
 
-def check_language(language: str) -> str:
+def canonical_language(language: str) -> str:
+    """ "EN_us" -> "en-us"; a bare "en" means American English."""
     lang = language.strip().lower().replace("_", "-")
-    if lang == "en":
-        lang = "en-us"
+    return "en-us" if lang == "en" else lang
+
+
+def check_language(language: str) -> str:
+    lang = canonical_language(language)
     if lang not in SUPPORTED_LANGUAGES:
         raise UnsupportedLanguageError(
             f"unsupported language {language!r}; supported: {', '.join(SUPPORTED_LANGUAGES)}"

@@ -11,6 +11,7 @@ import logging
 import re
 from functools import lru_cache
 
+from .normalize import canonical_language
 from .symbols import PUNCTUATION, STRESS, WORD_BOUNDARY
 
 log = logging.getLogger(__name__)
@@ -56,9 +57,7 @@ class Phonemizer:
 
     def __init__(self, language: str = "en-us"):
         langs = espeak_languages()
-        lang = language.strip().lower().replace("_", "-")
-        if lang == "en":
-            lang = "en-us"
+        lang = canonical_language(language)
         if lang not in langs:
             raise ValueError(
                 f"espeak-ng does not support language {language!r}; supported: "
