@@ -174,10 +174,16 @@ def save_model_dir(
     nar_temperature: float = 0.0,
     name: str = "echovox",
     card_notes: str = "",
+    weights_dtype: str = "float32",
 ) -> Path:
     """Write a model directory from in-memory components (CPU copies of the weights).
 
-    sampling: an `echovox.lm.generate.SamplingSettings` (default: its defaults)."""
+    sampling: an `echovox.lm.generate.SamplingSettings` (default: its defaults).
+    weights_dtype: "float32", or "float16" to store the weights at half the size (loading casts
+    them back to float32; the rounding moves decoded audio by far less than the codec's own
+    error)."""
+    import torch
+
     from echovox import __version__
     from echovox.lm.generate import SamplingSettings
 
@@ -197,9 +203,13 @@ def save_model_dir(
         name=name,
         echovox_version=__version__,
     )
-    save_weights(codec, directory / CODEC_WEIGHTS)
-    save_weights(ar, directory / AR_WEIGHTS)
-    save_weights(nar, directory / NAR_WEIGHTS)
+    dtypes = {"float32": None, "float16": torch.float16, "bfloat16": torch.bfloat16}
+    if weights_dtype not in dtypes:
+        raise ValueError(f"weights_dtype must be one of {sorted(dtypes)}, not {weights_dtype!r}")
+    dtype = dtypes[weights_dtype]
+    save_weights(codec, directory / CODEC_WEIGHTS, dtype=dtype)
+    save_weights(ar, directory / AR_WEIGHTS, dtype=dtype)
+    save_weights(nar, directory / NAR_WEIGHTS, dtype=dtype)
     symbols.save(directory / SYMBOLS_NAME)
     (directory / CARD_NAME).write_text(model_card(cfg, ar, nar, codec, card_notes))
     # config last: a directory whose config.json exists is complete
@@ -392,6 +402,7 @@ def assemble_model_dir(
     prompt_seconds: float = 3.0,
     name: str = "echovox",
     notes: str = "",
+    weights_dtype: str = "float32",
 ) -> Path:
     """Build a model directory from a codec checkpoint dir and AR/NAR checkpoints.
 
@@ -428,4 +439,5 @@ def assemble_model_dir(
         prompt=PromptConfig(seconds=prompt_seconds),
         name=name,
         card_notes=notes,
+        weights_dtype=weights_dtype,
     )

@@ -15,13 +15,27 @@ class CheckpointError(ValueError):
     """A checkpoint directory is missing a file, or a file does not match the model."""
 
 
-def save_weights(module: torch.nn.Module, path: str | Path) -> Path:
+def save_weights(
+    module: torch.nn.Module, path: str | Path, dtype: torch.dtype | None = None
+) -> Path:
+    """Write a module's state dict as safetensors.
+
+    dtype: store floating-point tensors in this type (e.g. torch.float16 halves a shipped model;
+    `load_weights` casts back to the module's own dtype). A tensor that would overflow or lose
+    its finiteness in `dtype` stays as it is. Integer buffers are never cast."""
     from safetensors.torch import save_file
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    # contiguous copies: safetensors refuses views and tied storage
-    state = {k: v.detach().contiguous().cpu() for k, v in module.state_dict().items()}
+    state = {}
+    for k, v in module.state_dict().items():
+        # contiguous copies: safetensors refuses views and tied storage
+        v = v.detach().contiguous().cpu()
+        if dtype is not None and v.is_floating_point() and v.dtype != dtype:
+            cast = v.to(dtype)
+            if bool(torch.isfinite(cast).all()) or not bool(torch.isfinite(v).all()):
+                v = cast
+        state[k] = v
     save_file(state, str(path))
     return path
 

@@ -183,3 +183,33 @@ def test_assemble_from_lm_exports(tmp_path, tiny_model_dir):
     assert again.symbols == loaded.symbols
     sa, sb = again.nar.state_dict(), loaded.nar.state_dict()
     assert all(torch.equal(sa[k], sb[k]) for k in sb)
+
+
+def test_float16_model_dir_is_half_the_size_and_loads_as_float32(tmp_path):
+    full = build_tiny_model(tmp_path / "f32")
+    half = build_tiny_model(tmp_path / "f16", weights_dtype="float16")
+    for name in (ck.CODEC_WEIGHTS, ck.AR_WEIGHTS, ck.NAR_WEIGHTS):
+        assert (half / name).stat().st_size < 0.6 * (full / name).stat().st_size
+    a, b = load_model_dir(full), load_model_dir(half)
+    for part in ("codec", "ar", "nar"):
+        sa, sb = getattr(a, part).state_dict(), getattr(b, part).state_dict()
+        for k, v in sa.items():
+            assert sb[k].dtype == v.dtype  # cast back to the module's own type
+            if v.is_floating_point():
+                torch.testing.assert_close(sb[k], v, rtol=1e-3, atol=1e-4)
+            else:
+                assert torch.equal(sb[k], v)
+    with pytest.raises(ValueError, match="weights_dtype"):
+        build_tiny_model(tmp_path / "bad", weights_dtype="int8")
+
+
+def test_float16_keeps_tensors_that_would_overflow(tmp_path):
+    from safetensors.torch import load_file
+
+    from echovox.checkpoint import save_weights
+
+    m = torch.nn.Linear(2, 2)
+    m.register_buffer("big", torch.tensor([1e6, 1.0]))
+    save_weights(m, tmp_path / "w.safetensors", dtype=torch.float16)
+    state = load_file(str(tmp_path / "w.safetensors"))
+    assert state["weight"].dtype == torch.float16 and state["big"].dtype == torch.float32
