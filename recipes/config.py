@@ -126,6 +126,27 @@ class WorkConfig:
 
 
 @dataclass
+class LMTrainConfig:
+    """Stage 6: the AR and NAR training YAMLs (lm/train_*_small.yaml shape). Their data and
+    output paths are rewritten to point into the recipe's exp_dir."""
+
+    ar_config: str = "lm/train_ar_small.yaml"
+    nar_config: str = "lm/train_nar_small.yaml"
+    threads: int = 1  # torch threads per model
+    parallel: bool = True  # AR and NAR at once, each in its own process (they are independent)
+    overrides: list[str] = field(default_factory=list)  # e.g. ["--trainer.max_steps=100"]
+
+
+@dataclass
+class ModelDirConfig:
+    """Stage 7: the synthesis model directory assembled from the codec and the LM exports."""
+
+    name: str = "echovox"
+    weights_dtype: str = "float32"  # float16 halves the size
+    prompt_seconds: float = 3.0
+
+
+@dataclass
 class RecipeConfig:
     recipe: str = "librilight"
     exp_dir: str = "exp/librilight"
@@ -137,6 +158,8 @@ class RecipeConfig:
     splits: SplitConfig = field(default_factory=SplitConfig)
     tokenize: TokenizeConfig = field(default_factory=TokenizeConfig)
     work: WorkConfig = field(default_factory=WorkConfig)
+    lm: LMTrainConfig = field(default_factory=LMTrainConfig)
+    model: ModelDirConfig = field(default_factory=ModelDirConfig)
 
     @property
     def exp(self) -> Path:

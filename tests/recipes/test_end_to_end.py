@@ -58,15 +58,15 @@ def _salt(root, good_flac):
     return bad
 
 
-def test_stages_0_to_5_with_bad_input(tmp_path, tiny_codec_dir):
+def test_stages_0_to_7_with_bad_input(tmp_path, tiny_codec_dir):
     cfg = synthetic_config(tmp_path, codec=tiny_codec_dir)
     (gen,) = run(cfg, 0, 0)
     assert gen.counts["speakers"] == 4
     good = sorted((tmp_path / "corpus/small").glob("*/*/*.flac"))
     _salt(tmp_path / "corpus", good[0])
 
-    reports = {r.stage: r for r in run(cfg, 1, 8)}
-    assert sorted(reports) == [1, 2, 3, 4, 5]  # 6-8 are not wired yet and stop the run
+    reports = {r.stage: r for r in run(cfg, 1, 5)}
+    assert sorted(reports) == [1, 2, 3, 4, 5]
     skipped = {k: v for r in reports.values() for k, v in r.skipped.items()}
     text = " | ".join(skipped)
     assert "unreadable audio" in text and "zero-length audio" in text
@@ -147,3 +147,31 @@ def test_stages_0_to_5_with_bad_input(tmp_path, tiny_codec_dir):
     assert run(cfg, 0, 5) == []
     assert all(done_marker(cfg.exp, n).exists() for n in range(6))
     assert list(load_dataset_dir(cfg.exp / "tokens/train")["id"]) == before
+
+    # stages 6-7: train both LMs a few steps (in parallel processes) and assemble a model
+    # directory the app loads and speaks with
+    from dataclasses import replace
+
+    overrides = [
+        "--trainer.max_steps=3",
+        "--trainer.val_check_interval=3",
+        '--model.model_overrides={"n_codebooks": 4, "codebook_size": 32, "max_frames": 2048}',
+        "--data.frame_rate=250",
+        "--data.num_workers=0",
+    ]
+    lm = replace(
+        cfg.lm, ar_config="lm/train_ar_tiny.yaml", nar_config="lm/train_nar_tiny.yaml",
+        overrides=overrides,
+    )  # fmt: skip
+    cfg = replace(cfg, lm=lm, model=replace(cfg.model, weights_dtype="float16"))
+    reports = {r.stage: r for r in run(cfg, 6, 8)}
+    assert sorted(reports) == [6, 7]  # stage 8 (evaluation) is not wired yet
+    for kind in ("ar", "nar"):
+        assert (cfg.exp / "lm" / kind / "export" / "config.json").is_file()
+        assert reports[6].counts[f"{kind}_checkpoints"] >= 1
+    from echovox import Synthesizer
+
+    tts = Synthesizer.from_pretrained(cfg.exp / "model")
+    assert tts.sample_rate == codec.sample_rate
+    # a second run finds both stages done
+    assert run(cfg, 6, 7) == []

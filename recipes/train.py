@@ -1,0 +1,159 @@
+"""Stages 6 and 7: train the AR and NAR models on the recipe's tokens, then assemble the
+synthesis model directory.
+
+Stage 6 runs `echovox lm train` once per model, each in its own process with its own log, on a
+copy of the configured training YAML whose data and output paths point into `exp_dir/lm/<kind>`.
+AR and NAR do not depend on each other, so by default they train at the same time (one core or
+GPU each). Each run resumes from its own last checkpoint, so rerunning the stage after a kill
+continues both where they stopped.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from .stage import StageReport, done_marker
+
+KINDS = ("ar", "nar")
+
+
+def lm_dir(cfg, kind: str) -> Path:
+    return cfg.exp / "lm" / kind
+
+
+def export_dir(cfg, kind: str) -> Path:
+    return lm_dir(cfg, kind) / "export"
+
+
+def model_dir(cfg) -> Path:
+    return cfg.exp / "model"
+
+
+def run_yaml(cfg, kind: str) -> Path:
+    """Write exp_dir/lm/<kind>/train.yaml: the configured YAML with this recipe's paths."""
+    import yaml
+
+    src = Path(getattr(cfg.lm, f"{kind}_config"))
+    if not src.is_file():
+        raise FileNotFoundError(f"lm.{kind}_config not found: {src}")
+    data: dict[str, Any] = yaml.safe_load(src.read_text()) or {}
+    kind_in_yaml = (data.get("model") or {}).get("kind")
+    if kind_in_yaml != kind:
+        raise ValueError(f"lm.{kind}_config {src} trains model.kind={kind_in_yaml!r}, not {kind!r}")
+    out = lm_dir(cfg, kind)
+    tokens = cfg.exp / "tokens"
+    data.setdefault("data", {}).update(train=str(tokens / "train"), val=str(tokens / "dev"))
+    trainer = data.setdefault("trainer", {})
+    logger = trainer.get("logger")
+    if isinstance(logger, dict):
+        logger.setdefault("init_args", {})["save_dir"] = str(out)
+    for cb in trainer.get("callbacks") or []:
+        if isinstance(cb, dict) and cb.get("class_path", "").endswith("ModelCheckpoint"):
+            cb.setdefault("init_args", {})["dirpath"] = str(out / "checkpoints")
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / "train.yaml"
+    path.write_text(f"# written by the recipe's stage 6 from {src}\n" + yaml.safe_dump(data))
+    return path
+
+
+def _command(cfg, kind: str) -> list[str]:
+    cmd = [
+        sys.executable,
+        "-m",
+        "echovox.app.cli",
+        "lm",
+        "train",
+        str(run_yaml(cfg, kind)),
+        "--export_dir",
+        str(export_dir(cfg, kind)),
+        "--threads",
+        str(max(1, cfg.lm.threads)),
+    ]
+    if cfg.lm.overrides:
+        # one JSON list: a bare "--trainer.x=1" after the flag would parse as an option
+        cmd.append("--overrides=" + json.dumps(list(cfg.lm.overrides)))
+    return cmd
+
+
+def stage_train_lm(cfg, force: bool = False) -> StageReport:
+    """Stage 6: train AR and NAR (resuming each from its last checkpoint)."""
+    t0 = time.time()
+    report = StageReport(6, "train AR + NAR")
+    if not (cfg.exp / "tokens" / "train").exists():
+        raise FileNotFoundError(f"{cfg.exp / 'tokens' / 'train'} is missing: run stage 5 first")
+    if force:
+        for kind in KINDS:  # a forced rerun starts fresh instead of resuming
+            for ckpt in (lm_dir(cfg, kind) / "checkpoints").glob("*.ckpt"):
+                ckpt.unlink()
+    jobs = []
+    for kind in KINDS:
+        log = lm_dir(cfg, kind) / "train.log"
+        cmd = _command(cfg, kind)
+        print(f"stage 6: training {kind.upper()}; progress in {log}", flush=True)
+        jobs.append((kind, cmd, log))
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+
+    def start(kind, cmd, log):
+        return subprocess.Popen(
+            cmd, stdout=log.open("a"), stderr=subprocess.STDOUT, env=env, start_new_session=False
+        )
+
+    failed = []
+    if cfg.lm.parallel:
+        procs = [(kind, log, start(kind, cmd, log)) for kind, cmd, log in jobs]
+        for kind, log, proc in procs:
+            if proc.wait() != 0:
+                failed.append(f"{kind.upper()} (exit {proc.returncode}; see {log})")
+    else:
+        for kind, cmd, log in jobs:
+            proc = start(kind, cmd, log)
+            if proc.wait() != 0:
+                failed.append(f"{kind.upper()} (exit {proc.returncode}; see {log})")
+                break
+    if failed:
+        raise RuntimeError("stage 6: training failed for " + ", ".join(failed))
+    for kind in KINDS:
+        report.notes.append(f"{kind.upper()} export: {export_dir(cfg, kind)}")
+        report.counts[f"{kind}_checkpoints"] = len(
+            list((lm_dir(cfg, kind) / "checkpoints").glob("*.ckpt"))
+        )
+    report.seconds = time.time() - t0
+    return report
+
+
+def stage_assemble(cfg, force: bool = False) -> StageReport:
+    """Stage 7: the model directory `Synthesizer.from_pretrained(exp_dir/model)` loads."""
+    from echovox.app.checkpoint import assemble_model_dir
+
+    t0 = time.time()
+    report = StageReport(7, "assemble model")
+    if not done_marker(cfg.exp, 6).exists():
+        missing = [k for k in KINDS if not (export_dir(cfg, k) / "config.json").is_file()]
+        if missing:
+            raise FileNotFoundError(
+                f"no trained {'/'.join(m.upper() for m in missing)} export in {cfg.exp / 'lm'}: "
+                "run stage 6 first"
+            )
+    if not cfg.tokenize.codec:
+        raise ValueError("tokenize.codec is not set: the model needs the codec stage 5 used")
+    out = assemble_model_dir(
+        model_dir(cfg),
+        codec=cfg.tokenize.codec,
+        ar=export_dir(cfg, "ar"),
+        nar=export_dir(cfg, "nar"),
+        language=cfg.text.language,
+        prompt_seconds=cfg.model.prompt_seconds,
+        name=cfg.model.name,
+        weights_dtype=cfg.model.weights_dtype,
+    )
+    size = sum(p.stat().st_size for p in out.iterdir() if p.is_file())
+    report.counts["bytes"] = size
+    report.notes.append(f"model directory: {out} ({size / 1e6:.1f} MB)")
+    report.seconds = time.time() - t0
+    return report
