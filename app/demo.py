@@ -31,8 +31,10 @@ from .synthesizer import Synthesizer, TextError
 log = logging.getLogger(__name__)
 
 ASSETS = Path(__file__).resolve().parent / "assets"
+# An utterance of synthetic speaker 1116 (espeak-ng en-us+f5), one of the corpus's held-out
+# voices: neither the codec nor the LM of echovox-tiny heard this speaker in training.
 EXAMPLE_PROMPT = ASSETS / "example_prompt.wav"
-EXAMPLE_PROMPT_TEXT = "A quiet walk by the river clears the mind."
+EXAMPLE_PROMPT_TEXT = (ASSETS / "example_prompt.txt").read_text(encoding="utf-8").strip()
 EXAMPLE_SENTENCES = (
     "Good morning! The coffee is ready and the train leaves at eight.",
     "Please remember to water the plants while I am away.",
