@@ -1,4 +1,4 @@
-"""Top-level app subcommands: `echovox synthesize`, `echovox demo`, `echovox assemble_model`.
+"""Top-level app subcommands: `echovox synthesize`, `demo`, `assemble_model`, `eval run|make_list`.
 
 Heavy imports (torch, gradio) happen inside the functions so `echovox --help` stays fast.
 User errors exit with a one-line message, not a traceback.
@@ -212,4 +212,145 @@ def assemble_model(
     print(path)
 
 
-COMMANDS = {"synthesize": synthesize, "demo": demo, "assemble_model": assemble_model}
+def eval_make_list(
+    output: str,
+    synthetic: str | None = None,
+    speakers: str | None = None,
+    librispeech: str | None = None,
+    split: str = "test",
+    modes: str = "cross",
+    per_speaker: int = 10,
+    seed: int = 0,
+    min_seconds: float = 4.0,
+    max_seconds: float = 10.0,
+    prompt_seconds: float = 3.0,
+    max_prompt_seconds: float = 4.0,
+):
+    """Build a self-contained test list (OUTPUT/test.jsonl + 16 kHz wav files) for `eval run`.
+
+    Targets are utterances of min..max seconds; cross prompts are other utterances of the
+    speaker (preferably at most max_prompt_seconds long) cut to prompt_seconds at a quiet
+    point, with the whole prompt utterance's transcript; continuation prompts are the first
+    prompt_seconds of the target itself, the transcript split in proportion to the time kept.
+
+    Args:
+        output: the folder to write (test.jsonl, list_info.json, audio/, prompts/).
+        synthetic: a recipe manifest dataset folder, e.g. exp/synthetic/phonemes.
+        speakers: the synthetic corpus's speakers.json: take the speakers flagged heldout
+            (without it: the manifest rows whose split column is --split).
+        librispeech: a LibriSpeech-style tree (SPEAKER/CHAPTER/*.flac + *.trans.txt), e.g.
+            test-clean, instead of --synthetic.
+        split: the split of --synthetic to take when --speakers is not given.
+        modes: cross, continuation, or both comma-separated (cross,continuation).
+        per_speaker: target utterances drawn per speaker (0: all of them, as VALL-E uses for
+            LibriSpeech test-clean).
+        seed: seed of every random draw (targets per speaker, prompt per target).
+        min_seconds: shortest target utterance.
+        max_seconds: longest target utterance.
+        prompt_seconds: prompt length.
+        max_prompt_seconds: longest preferred cross-prompt utterance.
+    """
+    from .evaluation import (
+        EvalListError,
+        ListSpec,
+        build_test_list,
+        librispeech_utterances,
+        synthetic_utterances,
+    )
+
+    if (synthetic is None) == (librispeech is None):
+        _fail("eval make_list", ValueError("give exactly one of --synthetic and --librispeech"))
+    try:
+        spec = ListSpec(
+            per_speaker=per_speaker or None,
+            seed=seed,
+            modes=tuple(m.strip() for m in modes.split(",") if m.strip()),
+            min_seconds=min_seconds,
+            max_seconds=max_seconds,
+            prompt_seconds=prompt_seconds,
+            max_prompt_seconds=max_prompt_seconds,
+        )
+        if synthetic is not None:
+            utts = synthetic_utterances(synthetic, speakers, split)
+            source = f"synthetic {synthetic}" + (f" (heldout in {speakers})" if speakers else "")
+        else:
+            utts = librispeech_utterances(librispeech)
+            source = f"librispeech {librispeech}"
+        built = build_test_list(utts, output, spec, source=source)
+    except (EvalListError, ValueError, OSError) as err:
+        _fail("eval make_list", err)
+    for note in built.notes:
+        print(f"note: {note}", file=sys.stderr)
+    print(f"{built.path}: {len(built.items)} items, {built.n_speakers} speakers")
+
+
+def eval_run(
+    test_list: str,
+    output: str = "exp/eval/run",
+    model: str | None = None,
+    ground_truth_only: bool = False,
+    asr: str = "pocketsphinx",
+    asr_model: str | None = None,
+    speaker_encoder: str = "resemblyzer",
+    speaker_model: str | None = None,
+    seed: int = 0,
+    batch_size: int = 8,
+    device: str = "auto",
+    threads: int | None = None,
+    limit: int | None = None,
+):
+    """Synthesise a test list and score it against its ground truth: WER, SIM-o, speaker-ID
+    accuracy, duration ratio, RTF. Writes OUTPUT/results.json, OUTPUT/results.md and
+    OUTPUT/audio/ID.wav, and prints the markdown table.
+
+    Args:
+        test_list: a JSONL test list (see `echovox eval make_list`).
+        output: the folder for results and synthesised audio.
+        model: a model directory; omitted: the embedded default model.
+        ground_truth_only: score only the reference recordings (no model, no synthesis).
+        asr: pocketsphinx (offline) or transformers (a Whisper or CTC model in --asr_model).
+        asr_model: the transformers ASR model folder (or the pocketsphinx model folder).
+        speaker_encoder: resemblyzer (offline) or wavlm (WavLMForXVector in --speaker_model).
+        speaker_model: the WavLMForXVector folder.
+        seed: sampling seed; batch b of the list is sampled with seed + b.
+        batch_size: list items per batched synthesis call.
+        device: auto (CUDA when present), cpu or cuda.
+        threads: CPU threads for torch (default: torch's choice).
+        limit: only the first N items of the list.
+    """
+    from echovox.checkpoint import CheckpointError
+
+    from .evaluation import EvalListError, RunOptions, run_evaluation
+    from .speaker import SpeakerBackendError
+
+    if threads is not None:
+        import torch
+
+        torch.set_num_threads(max(1, threads))
+    opts = RunOptions(
+        model=model,
+        ground_truth_only=ground_truth_only,
+        asr=asr,
+        asr_model=asr_model,
+        speaker_encoder=speaker_encoder,
+        speaker_model=speaker_model,
+        seed=seed,
+        batch_size=batch_size,
+        device=device,
+        limit=limit,
+    )
+    try:
+        run = run_evaluation(test_list, output, opts)
+    except (EvalListError, SpeakerBackendError, CheckpointError, ValueError, RuntimeError) as err:
+        _fail("eval run", err)
+    print(run.markdown)
+    print(f"wrote {run.json_path} and {run.markdown_path}", file=sys.stderr)
+
+
+COMMANDS = {
+    "synthesize": synthesize,
+    "demo": demo,
+    "assemble_model": assemble_model,
+    # `echovox eval make_list ...`, `echovox eval run ...`
+    "eval": {"make_list": eval_make_list, "run": eval_run},
+}
