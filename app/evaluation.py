@@ -506,10 +506,13 @@ def build_test_list(
             cache[u.id] = load_audio(u.path, LIST_SR, start=u.start, end=u.end)
         return cache[u.id]
 
+    written: set[str] = set()
+
     def reference(u: Utterance) -> Path:
         p = out / "audio" / f"{_safe(u.id)}.wav"
-        if not p.is_file():
+        if u.id not in written:  # both modes share a target's reference
             save_audio(p, read(u), LIST_SR)
+            written.add(u.id)
         return p
 
     def cut_prompt(u: Utterance, suffix: str):
