@@ -147,6 +147,22 @@ class ModelDirConfig:
 
 
 @dataclass
+class EvalConfig:
+    """Stage 8: `echovox eval` on the test split's (held-out) speakers, read against the same
+    metrics on their real recordings."""
+
+    per_speaker: int = 10
+    modes: list[str] = field(default_factory=lambda: ["cross"])
+    seed: int = 0
+    asr: str = "pocketsphinx"
+    asr_model: str | None = None
+    speaker_encoder: str = "resemblyzer"
+    speaker_model: str | None = None
+    batch_size: int = 8
+    threads: int = 1  # resemblyzer is many times slower at 2 threads on a shared 2-core CPU
+
+
+@dataclass
 class RecipeConfig:
     recipe: str = "librilight"
     exp_dir: str = "exp/librilight"
@@ -160,6 +176,7 @@ class RecipeConfig:
     work: WorkConfig = field(default_factory=WorkConfig)
     lm: LMTrainConfig = field(default_factory=LMTrainConfig)
     model: ModelDirConfig = field(default_factory=ModelDirConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
 
     @property
     def exp(self) -> Path:

@@ -8,8 +8,6 @@ from pathlib import Path
 from .config import RecipeConfig, load_config
 from .stage import Stage, StageReport, run_stages
 
-WAITING_EVAL = "evaluation is not wired into the recipe yet; the recipe stops after stage 7"
-
 
 def _verify(cfg, force=False):
     from .corpus import stage_verify
@@ -59,6 +57,12 @@ def _assemble(cfg, force=False):
     return stage_assemble(cfg, force)
 
 
+def _evaluate(cfg, force=False):
+    from .train import stage_evaluate
+
+    return stage_evaluate(cfg, force)
+
+
 def _generate(cfg, force=False):
     from .synthetic import stage_generate
 
@@ -76,7 +80,7 @@ TAIL = [
     Stage(5, "tokenize", _tokenize),
     Stage(6, "train AR + NAR", _train_lm),
     Stage(7, "assemble model", _assemble),
-    Stage(8, "evaluate", None, WAITING_EVAL),
+    Stage(8, "evaluate", _evaluate),
 ]
 LIBRILIGHT = [
     Stage(1, "verify tree", _verify),

@@ -1,5 +1,5 @@
-"""Stages 6 and 7: train the AR and NAR models on the recipe's tokens, then assemble the
-synthesis model directory.
+"""Stages 6-8: train the AR and NAR models on the recipe's tokens, assemble the synthesis
+model directory, and evaluate it on the held-out speakers.
 
 Stage 6 runs `echovox lm train` once per model, each in its own process with its own log, on a
 copy of the configured training YAML whose data and output paths point into `exp_dir/lm/<kind>`.
@@ -155,5 +155,61 @@ def stage_assemble(cfg, force: bool = False) -> StageReport:
     size = sum(p.stat().st_size for p in out.iterdir() if p.is_file())
     report.counts["bytes"] = size
     report.notes.append(f"model directory: {out} ({size / 1e6:.1f} MB)")
+    report.seconds = time.time() - t0
+    return report
+
+
+def stage_evaluate(cfg, force: bool = False) -> StageReport:
+    """Stage 8: build a test list from the test split (the synthetic corpus's held-out voices)
+    into exp_dir/eval/list and score exp_dir/model on it into exp_dir/eval/results."""
+    import torch
+
+    from echovox.app.evaluation import (
+        ListSpec,
+        RunOptions,
+        build_test_list,
+        run_evaluation,
+        synthetic_utterances,
+    )
+
+    t0 = time.time()
+    report = StageReport(8, "evaluate")
+    if not (model_dir(cfg) / "config.json").is_file():
+        raise FileNotFoundError(f"{model_dir(cfg)} is missing: run stage 7 first")
+    speakers = Path(cfg.corpus.root) / "speakers.json"
+    utts = synthetic_utterances(
+        cfg.exp / "phonemes", speakers if cfg.recipe == "synthetic" and speakers.is_file() else None
+    )
+    if not utts:
+        report.notes.append("the test split is empty: nothing to evaluate")
+        report.seconds = time.time() - t0
+        return report
+    e = cfg.eval
+    spec = ListSpec(per_speaker=e.per_speaker, seed=e.seed, modes=tuple(e.modes))
+    built = build_test_list(utts, cfg.exp / "eval" / "list", spec, source=str(cfg.exp))
+    threads = torch.get_num_threads()
+    if e.threads:
+        torch.set_num_threads(e.threads)
+    try:
+        run = run_evaluation(
+            built.path,
+            cfg.exp / "eval" / "results",
+            RunOptions(
+                model=str(model_dir(cfg)),
+                asr=e.asr,
+                asr_model=e.asr_model,
+                speaker_encoder=e.speaker_encoder,
+                speaker_model=e.speaker_model,
+                seed=e.seed,
+                batch_size=e.batch_size,
+                language=cfg.text.language,
+            ),
+        )
+    finally:
+        torch.set_num_threads(threads)
+    print(run.markdown)
+    report.counts["items"] = len(built.items)
+    report.counts["speakers"] = built.n_speakers
+    report.notes.append(f"results: {run.json_path} and {run.markdown_path}")
     report.seconds = time.time() - t0
     return report

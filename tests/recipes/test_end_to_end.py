@@ -58,7 +58,7 @@ def _salt(root, good_flac):
     return bad
 
 
-def test_stages_0_to_7_with_bad_input(tmp_path, tiny_codec_dir):
+def test_stages_0_to_8_with_bad_input(tmp_path, tiny_codec_dir):
     cfg = synthetic_config(tmp_path, codec=tiny_codec_dir)
     (gen,) = run(cfg, 0, 0)
     assert gen.counts["speakers"] == 4
@@ -163,9 +163,12 @@ def test_stages_0_to_7_with_bad_input(tmp_path, tiny_codec_dir):
         cfg.lm, ar_config="lm/train_ar_tiny.yaml", nar_config="lm/train_nar_tiny.yaml",
         overrides=overrides,
     )  # fmt: skip
-    cfg = replace(cfg, lm=lm, model=replace(cfg.model, weights_dtype="float16"))
+    cfg = replace(
+        cfg, lm=lm, model=replace(cfg.model, weights_dtype="float16"),
+        eval=replace(cfg.eval, per_speaker=1, speaker_encoder="resemblyzer"),
+    )  # fmt: skip
     reports = {r.stage: r for r in run(cfg, 6, 8)}
-    assert sorted(reports) == [6, 7]  # stage 8 (evaluation) is not wired yet
+    assert sorted(reports) == [6, 7, 8]
     for kind in ("ar", "nar"):
         assert (cfg.exp / "lm" / kind / "export" / "config.json").is_file()
         assert reports[6].counts[f"{kind}_checkpoints"] >= 1
@@ -173,5 +176,9 @@ def test_stages_0_to_7_with_bad_input(tmp_path, tiny_codec_dir):
 
     tts = Synthesizer.from_pretrained(cfg.exp / "model")
     assert tts.sample_rate == codec.sample_rate
-    # a second run finds both stages done
-    assert run(cfg, 6, 7) == []
+    # stage 8 scored the held-out voice's items and wrote the tables
+    assert reports[8].counts["items"] >= 1 and reports[8].counts["speakers"] == 1
+    results = json.loads((cfg.exp / "eval/results/results.json").read_text())
+    assert results["items"] and (cfg.exp / "eval/results/results.md").is_file()
+    # a second run finds every stage done
+    assert run(cfg, 6, 8) == []

@@ -89,4 +89,4 @@ def test_cli_runs_and_lists_stages(tmp_path, capsys):
     main(["recipe", "stages", str(cfg)])
     out = capsys.readouterr().out
     assert "1  import folder" in out and "done" in out.splitlines()[0]
-    assert "not wired" in out.splitlines()[-1]
+    assert "8  evaluate" in out.splitlines()[-1]
