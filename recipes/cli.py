@@ -65,4 +65,52 @@ def stages(recipe: str) -> None:
         print(f"{st.number}  {st.name:32s} {state}")
 
 
-COMMANDS = {"run": run, "stages": stages}
+def codec_data(recipe: str, output: str, exp_dir: str | None = None) -> None:
+    """Link a recipe's audio into OUTPUT/train and OUTPUT/val for `echovox codec train`.
+
+    train/ gets every file of the speakers outside the test split (train and dev), val/ the
+    first file of each test-split speaker, so the codec is validated, like the LM, on voices it
+    never trained on. Needs stage 4 (the speaker splits). Files are symlinked, not copied.
+
+    Args:
+        recipe: the recipe YAML, e.g. recipes/synthetic/config.yaml.
+        output: the folder to create (its train/ and val/ are rebuilt).
+        exp_dir: override the config's exp_dir.
+    """
+    import shutil
+    from pathlib import Path
+
+    from .config import load_config
+    from .stage import load_dataset_dir
+
+    cfg = load_config(recipe, {"exp_dir": exp_dir} if exp_dir else None)
+    phon = cfg.exp / "phonemes"
+    if not phon.exists():
+        raise SystemExit(f"echovox recipe codec_data: {phon} is missing: run stage 4 first")
+    ds = load_dataset_dir(phon).select_columns(["speaker", "path", "split"])
+    files: dict[str, set[str]] = {}
+    test = set()
+    for spk, path, split in zip(ds["speaker"], ds["path"], ds["split"]):
+        files.setdefault(spk, set()).add(path)
+        if split == "test":
+            test.add(spk)
+    out = Path(output)
+    counts = {"train": 0, "val": 0}
+    for part in counts:
+        shutil.rmtree(out / part, ignore_errors=True)
+        (out / part).mkdir(parents=True)
+    for spk, paths in sorted(files.items()):
+        chosen = sorted(paths)[:1] if spk in test else sorted(paths)
+        part = "val" if spk in test else "train"
+        for p in chosen:
+            src = Path(p).resolve()
+            (out / part / f"{spk}_{src.name}").symlink_to(src)
+            counts[part] += 1
+    n_test = len(test)
+    print(
+        f"{out}: train {counts['train']} files of {len(files) - n_test} speakers, "
+        f"val {counts['val']} files of {n_test} test-split speakers"
+    )
+
+
+COMMANDS = {"run": run, "stages": stages, "codec_data": codec_data}

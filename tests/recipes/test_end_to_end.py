@@ -148,6 +148,20 @@ def test_stages_0_to_8_with_bad_input(tmp_path, tiny_codec_dir):
     assert all(done_marker(cfg.exp, n).exists() for n in range(6))
     assert list(load_dataset_dir(cfg.exp / "tokens/train")["id"]) == before
 
+    # the codec's training folders: train/dev speakers' files, one file per held-out speaker
+    import yaml
+
+    from echovox.app.cli import main
+
+    recipe_yaml = tmp_path / "recipe.yaml"
+    recipe_yaml.write_text(yaml.safe_dump({"recipe": "synthetic", "exp_dir": str(cfg.exp)}))
+    main(["recipe", "codec_data", str(recipe_yaml), str(tmp_path / "codec_data")])
+    val = sorted((tmp_path / "codec_data/val").iterdir())
+    train = sorted((tmp_path / "codec_data/train").iterdir())
+    assert [p.name.split("_")[0] for p in val] == sorted(by_split["test"])
+    assert {p.name.split("_")[0] for p in train} == by_split["train"] | by_split["dev"]
+    assert all(p.is_symlink() and p.resolve().is_file() for p in val + train)
+
     # stages 6-7: train both LMs a few steps (in parallel processes) and assemble a model
     # directory the app loads and speaks with
     from dataclasses import replace
