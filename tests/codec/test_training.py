@@ -126,7 +126,7 @@ def test_lightning_step_count():
     assert lightning_max_steps(30, 20) == 40  # 20 warm-up steps + 10 steps of two optimizers
 
 
-@pytest.mark.parametrize("name", ["train_tiny.yaml", "train_16k.yaml"])
+@pytest.mark.parametrize("name", ["train_tiny.yaml", "train_16k.yaml", "train_16k_cpu.yaml"])
 def test_shipped_configs_parse(name):
     run = RunConfig.from_yaml(CODEC_DIR / name)
     assert run.model.sample_rate in (8000, 16000)
