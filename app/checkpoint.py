@@ -362,6 +362,22 @@ def _read_lm_checkpoint(path: Path, kind: str) -> tuple[dict[str, Any], dict[str
         ckpt = torch.load(str(path), map_location="cpu", weights_only=True)
         hp = ckpt.get("hyper_parameters", {})
         meta = {**hp, **{k: v for k, v in ckpt.items() if k.endswith("config")}}
+        if "preset" in hp and not any(k in meta for k in (kind, "config", "model_config")):
+            # an echovox.lm LMTask checkpoint: the model is its preset plus overrides
+            if hp.get("kind", kind) != kind:
+                raise CheckpointError(
+                    f"{path}: this is an {str(hp['kind']).upper()} checkpoint, "
+                    f"given as the {kind.upper()}"
+                )
+            from echovox.lm.lightning import model_config
+
+            try:
+                cfg, _ = model_config(
+                    kind, hp["preset"], hp.get("model_overrides"), hp.get("symbol_table")
+                )
+            except (ValueError, FileNotFoundError) as err:
+                raise CheckpointError(f"{path}: cannot rebuild its model config: {err}") from err
+            meta = {kind: cfg.to_dict()}
         state = ckpt.get("state_dict", {})
         # the LightningModule holds the model as `model`; keep only its weights
         state = {k.removeprefix("model."): v for k, v in state.items() if k.startswith("model.")}

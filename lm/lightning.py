@@ -60,6 +60,28 @@ def topk_accuracy(logits: Tensor, targets: Tensor, mask: Tensor, k: int) -> Tens
     return (hit & mask).sum() / mask.sum().clamp(min=1)
 
 
+def model_config(
+    kind: str,
+    preset: str,
+    model_overrides: dict[str, Any] | None = None,
+    symbol_table: str | None = None,
+):
+    """(ARConfig or NARConfig, SymbolTable or None) from an LMTask's hyperparameters: also how
+    a Lightning checkpoint's model is rebuilt without instantiating the task."""
+    overrides = dict(model_overrides or {})
+    symbols = None
+    if symbol_table is not None:
+        from echovox.text import SymbolTable
+
+        symbols = (
+            SymbolTable.default() if symbol_table == "default" else SymbolTable.load(symbol_table)
+        )
+        overrides.setdefault("n_phonemes", len(symbols))
+        overrides.setdefault("phoneme_pad_id", symbols.pad_id)
+    config_cls = ARConfig if kind == "ar" else NARConfig
+    return config_cls.from_name(preset, **overrides), symbols
+
+
 class LMTask(L.LightningModule):
     """Trains the AR (kind="ar") or NAR (kind="nar") model.
 
@@ -90,19 +112,7 @@ class LMTask(L.LightningModule):
         # torch.load(weights_only=True), which refuses arbitrary classes
         self.save_hyperparameters(ignore=["optim"])
         self.hparams["optim"] = dataclasses.asdict(optim or OptimSettings())
-        overrides = dict(model_overrides or {})
-        self.symbols = None
-        if symbol_table is not None:
-            from echovox.text import SymbolTable
-
-            if symbol_table == "default":
-                self.symbols = SymbolTable.default()
-            else:
-                self.symbols = SymbolTable.load(symbol_table)
-            overrides.setdefault("n_phonemes", len(self.symbols))
-            overrides.setdefault("phoneme_pad_id", self.symbols.pad_id)
-        config_cls = ARConfig if kind == "ar" else NARConfig
-        config = config_cls.from_name(preset, **overrides)
+        config, self.symbols = model_config(kind, preset, model_overrides, symbol_table)
         self.kind = kind
         self.model: ARModel | NARModel = ARModel(config) if kind == "ar" else NARModel(config)
         self.optim = optim or OptimSettings()

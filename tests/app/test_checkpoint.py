@@ -213,3 +213,33 @@ def test_float16_keeps_tensors_that_would_overflow(tmp_path):
     save_weights(m, tmp_path / "w.safetensors", dtype=torch.float16)
     state = load_file(str(tmp_path / "w.safetensors"))
     assert state["weight"].dtype == torch.float16 and state["big"].dtype == torch.float32
+
+
+def test_assemble_from_lmtask_checkpoints(tmp_path, tiny_model_dir):
+    """A Lightning checkpoint of echovox.lm's LMTask keeps only the preset, overrides and symbol
+    table name in its hyperparameters; the model config is rebuilt from them."""
+    from echovox.lm.lightning import LMTask
+
+    loaded = load_model_dir(tiny_model_dir)
+    over = dict(
+        n_codebooks=loaded.codec.n_codebooks,
+        codebook_size=loaded.codec.codebook_size,
+        max_frames=1200,
+    )
+    ckpts = {}
+    for kind in ("ar", "nar"):
+        task = LMTask(kind=kind, preset="tiny", model_overrides=over, symbol_table="default")
+        ckpts[kind] = tmp_path / f"{kind}.ckpt"
+        torch.save(
+            {"state_dict": task.state_dict(), "hyper_parameters": dict(task.hparams)},
+            ckpts[kind],
+        )
+    codec_dir = loaded.codec.save_pretrained(tmp_path / "codec")
+    out = assemble_model_dir(tmp_path / "m", codec=codec_dir, ar=ckpts["ar"], nar=ckpts["nar"])
+    again = load_model_dir(out)
+    for kind in ("ar", "nar"):
+        want = torch.load(ckpts[kind], weights_only=True)["state_dict"]
+        got = getattr(again, kind).state_dict()
+        assert all(torch.equal(got[k], want[f"model.{k}"]) for k in got)
+    with pytest.raises(CheckpointError, match="NAR checkpoint, given as the AR"):
+        assemble_model_dir(tmp_path / "x", codec=codec_dir, ar=ckpts["nar"], nar=ckpts["nar"])
