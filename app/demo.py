@@ -31,7 +31,7 @@ from .synthesizer import Synthesizer, TextError
 log = logging.getLogger(__name__)
 
 ASSETS = Path(__file__).resolve().parent / "assets"
-# An utterance of synthetic speaker 1116 (espeak-ng en-us+f5), one of the corpus's held-out
+# An utterance of synthetic speaker 1113 (espeak-ng en-us-nyc+Annie), one of the corpus's held-out
 # voices: neither the codec nor the LM of echovox-tiny heard this speaker in training.
 EXAMPLE_PROMPT = ASSETS / "example_prompt.wav"
 EXAMPLE_PROMPT_TEXT = (ASSETS / "example_prompt.txt").read_text(encoding="utf-8").strip()
