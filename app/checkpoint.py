@@ -419,14 +419,23 @@ def assemble_model_dir(
     name: str = "echovox",
     notes: str = "",
     weights_dtype: str = "float32",
+    sampling: dict[str, Any] | None = None,
 ) -> Path:
     """Build a model directory from a codec checkpoint dir and AR/NAR checkpoints.
+
+    sampling: SamplingSettings fields that replace the defaults stored with the model (e.g.
+    a frame budget per phoneme that suits the codec's frame rate).
 
     symbols: the symbol table the LM was trained with (default: the symbols.json saved in the
     AR/NAR export directories, else the built-in table)."""
     from echovox.codec import Codec
+    from echovox.lm.generate import SamplingSettings
     from echovox.text import SymbolTable
 
+    try:
+        SamplingSettings(**(sampling or {}))
+    except (TypeError, ValueError) as err:
+        raise CheckpointError(f"bad sampling settings {sampling}: {err}") from err
     codec_model = Codec.from_pretrained(codec, device="cpu")
     ar_model = load_lm_checkpoint(ar, "ar")
     nar_model = load_lm_checkpoint(nar, "nar")
@@ -456,4 +465,5 @@ def assemble_model_dir(
         name=name,
         card_notes=notes,
         weights_dtype=weights_dtype,
+        sampling=SamplingSettings(**(sampling or {})),
     )

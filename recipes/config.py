@@ -144,6 +144,7 @@ class ModelDirConfig:
     name: str = "echovox"
     weights_dtype: str = "float32"  # float16 halves the size
     prompt_seconds: float = 3.0
+    sampling: dict = field(default_factory=dict)  # SamplingSettings fields stored as defaults
 
 
 @dataclass

@@ -151,6 +151,7 @@ def stage_assemble(cfg, force: bool = False) -> StageReport:
         prompt_seconds=cfg.model.prompt_seconds,
         name=cfg.model.name,
         weights_dtype=cfg.model.weights_dtype,
+        sampling=cfg.model.sampling,
     )
     size = sum(p.stat().st_size for p in out.iterdir() if p.is_file())
     report.counts["bytes"] = size

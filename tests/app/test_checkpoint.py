@@ -243,3 +243,16 @@ def test_assemble_from_lmtask_checkpoints(tmp_path, tiny_model_dir):
         assert all(torch.equal(got[k], want[f"model.{k}"]) for k in got)
     with pytest.raises(CheckpointError, match="NAR checkpoint, given as the AR"):
         assemble_model_dir(tmp_path / "x", codec=codec_dir, ar=ckpts["nar"], nar=ckpts["nar"])
+
+
+def test_assemble_stores_sampling_defaults(tmp_path, tiny_model_dir):
+    loaded = load_model_dir(tiny_model_dir)
+    codec_dir = loaded.codec.save_pretrained(tmp_path / "codec")
+    lms = _lm_layouts(tmp_path, loaded)
+    kw = dict(codec=codec_dir, ar=lms["ar"][0], nar=lms["nar"][0])
+    out = assemble_model_dir(tmp_path / "m", sampling={"max_frames_per_phoneme": 10.0}, **kw)
+    assert load_model_dir(out).config.sampling["max_frames_per_phoneme"] == 10.0
+    with pytest.raises(CheckpointError, match="sampling"):
+        assemble_model_dir(tmp_path / "bad", sampling={"temperature": -1}, **kw)
+    with pytest.raises(CheckpointError, match="sampling"):
+        assemble_model_dir(tmp_path / "bad", sampling={"no_such_field": 1}, **kw)
