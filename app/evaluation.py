@@ -54,7 +54,7 @@ from echovox.audio import AudioError, load_audio, save_audio
 MODES = ("cross", "continuation")
 ASR_BACKENDS = ("pocketsphinx", "transformers")
 LIST_SR = 16_000  # test-list audio is written at 16 kHz, what both ASR and embedders take
-ASR_SR = 16_000
+ASR_SR = LIST_SR  # one rate, so a file loaded for the ASR also feeds the embedder
 LIST_NAME = "test.jsonl"
 FIELDS = ("id", "speaker", "prompt_audio", "prompt_text", "target_text", "reference_audio", "mode")
 
@@ -808,10 +808,12 @@ def run_evaluation(
     # ------------------------------------------------------------------ scoring
     embeddings: dict[str, np.ndarray] = {}
 
-    def embed(path: Path) -> np.ndarray:
+    def embed(path: Path, wav: np.ndarray | None = None) -> np.ndarray:
+        """Cached per file; `wav`: the file already loaded at LIST_SR, so it is not read twice."""
         key = str(path)
         if key not in embeddings:
-            embeddings[key] = encoder.embed(load_audio(path, LIST_SR), LIST_SR)
+            audio = load_audio(path, LIST_SR) if wav is None else wav
+            embeddings[key] = encoder.embed(audio, LIST_SR)
         return embeddings[key]
 
     def transcribe(wav: np.ndarray) -> str:
@@ -840,7 +842,7 @@ def run_evaluation(
         prompt_wav = prompt_emb = None
         try:
             prompt_wav = load_audio(it.prompt_audio, ASR_SR)
-            prompt_emb = embed(it.prompt_audio)
+            prompt_emb = embed(it.prompt_audio, prompt_wav)
         except AudioError as err:  # SIM against this prompt is then undefined, WER is not
             rec["prompt_error"] = str(err)
         ref_seconds = None
@@ -857,7 +859,7 @@ def run_evaluation(
                 gt["wer"] = word_errors(it.scored_text, gt["hypothesis"], opts.language)
                 gt["sim"] = None
                 try:
-                    ref_emb = embed(it.reference_audio)
+                    ref_emb = embed(it.reference_audio, ref)
                     if prompt_emb is not None:
                         gt["sim"] = float(np.dot(ref_emb, prompt_emb))
                 except AudioError as err:
@@ -885,7 +887,7 @@ def run_evaluation(
             res["wer"] = word_errors(it.scored_text, res["hypothesis"], opts.language)
             res["sim_o"] = None
             try:
-                out_emb = embed(o.audio)
+                out_emb = embed(o.audio, wav)
                 if prompt_emb is not None:
                     res["sim_o"] = float(np.dot(out_emb, prompt_emb))
             except AudioError as err:  # e.g. a model that output silence
