@@ -99,22 +99,18 @@ def stage_train_lm(cfg, force: bool = False) -> StageReport:
         jobs.append((kind, cmd, log))
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
 
-    def start(kind, cmd, log):
-        return subprocess.Popen(
-            cmd, stdout=log.open("a"), stderr=subprocess.STDOUT, env=env, start_new_session=False
-        )
+    def start(cmd, log):
+        return subprocess.Popen(cmd, stdout=log.open("a"), stderr=subprocess.STDOUT, env=env)
 
     failed = []
     if cfg.lm.parallel:
-        procs = [(kind, log, start(kind, cmd, log)) for kind, cmd, log in jobs]
-        for kind, log, proc in procs:
-            if proc.wait() != 0:
-                failed.append(f"{kind.upper()} (exit {proc.returncode}; see {log})")
-    else:
-        for kind, cmd, log in jobs:
-            proc = start(kind, cmd, log)
-            if proc.wait() != 0:
-                failed.append(f"{kind.upper()} (exit {proc.returncode}; see {log})")
+        running = [(kind, log, start(cmd, log)) for kind, cmd, log in jobs]
+    else:  # one after the other: each starts only when the previous one succeeded
+        running = ((kind, log, start(cmd, log)) for kind, cmd, log in jobs)
+    for kind, log, proc in running:
+        if proc.wait() != 0:
+            failed.append(f"{kind.upper()} (exit {proc.returncode}; see {log})")
+            if not cfg.lm.parallel:
                 break
     if failed:
         raise RuntimeError("stage 6: training failed for " + ", ".join(failed))
