@@ -16,6 +16,7 @@ def train(
     train_dir: str | None = None,
     val_dir: str | None = None,
     torch_threads: int | None = None,
+    init_from: str | None = None,
 ) -> str:
     """Train an RVQ codec from a YAML run config (see codec/train_tiny.yaml).
 
@@ -31,6 +32,7 @@ def train(
         train_dir: folder of training audio (overrides data.train_dir).
         val_dir: folder of validation audio (overrides data.val_dir).
         torch_threads: CPU threads for torch (0: default).
+        init_from: exported codec directory to fine-tune from (overrides init_from).
     """
     from .training import RunConfig
     from .training import train as fit
@@ -53,6 +55,8 @@ def train(
         run.data.train_dir = train_dir
     if val_dir is not None:
         run.data.val_dir = val_dir
+    if init_from is not None:
+        run.init_from = init_from
     exported = fit(run, ckpt_path=ckpt_path)
     print(f"exported codec: {exported}")
     return str(exported)

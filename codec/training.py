@@ -35,6 +35,7 @@ from .metrics import si_sdr
 from .model import RVQCodec
 
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg")
+CODEC_PARTS = ("encoder", "quantizer", "decoder")  # the RVQCodec submodules train.freeze names
 
 
 @dataclass
@@ -65,6 +66,18 @@ class TrainConfig:
     period_channels: int = 32
     period_max_channels: int = 1024
     log_utilisation_every: int = 50
+    # parts of the codec held fixed. ["encoder", "quantizer"] fine-tunes the decoder alone:
+    # every token stays bit-identical, so an AR/NAR trained on this codec's tokens stays valid
+    # while the decoder improves. Frozen parts get no gradient and stay in eval mode (no EMA
+    # codebook updates, no quantizer dropout).
+    freeze: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        unknown = set(self.freeze) - set(CODEC_PARTS)
+        if unknown:
+            raise ValueError(f"train.freeze: unknown parts {sorted(unknown)}; known: {CODEC_PARTS}")
+        if set(self.freeze) == set(CODEC_PARTS):
+            raise ValueError("train.freeze: freezing every part leaves nothing to train")
 
 
 @dataclass
@@ -100,11 +113,14 @@ class RunConfig:
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
     out_dir: str = "exp/codec"
     seed: int = 0
+    # an exported codec directory whose weights start this run (a fine-tune: the optimizer and
+    # step count start fresh; to resume an interrupted run use ckpt_path instead)
+    init_from: str | None = None
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> RunConfig:
         d = dict(d or {})
-        known = {"model", "train", "data", "trainer", "out_dir", "seed"}
+        known = {"model", "train", "data", "trainer", "out_dir", "seed", "init_from"}
         if set(d) - known:
             raise ValueError(f"unknown top-level keys in run config: {sorted(set(d) - known)}")
         model = dict(d.get("model") or {})
@@ -122,6 +138,7 @@ class RunConfig:
             trainer=_build(TrainerConfig, d.get("trainer"), "trainer"),
             out_dir=str(d.get("out_dir", "exp/codec")),
             seed=int(d.get("seed", 0)),
+            init_from=str(d["init_from"]) if d.get("init_from") else None,
         )
 
     @classmethod
@@ -269,9 +286,18 @@ class CodecLightningModule(L.LightningModule):
         )
         # generator steps taken; saved in checkpoints so warm-up survives a resume
         self.register_buffer("gen_steps", torch.zeros((), dtype=torch.long))
+        for name in train_config.freeze:
+            getattr(self.model, name).requires_grad_(False)
+
+    def train(self, mode: bool = True) -> CodecLightningModule:
+        super().train(mode)
+        for name in self.cfg.freeze:
+            getattr(self.model, name).eval()
+        return self
 
     def configure_optimizers(self):
-        opt_g = torch.optim.Adam(self.model.parameters(), lr=self.cfg.lr, betas=self.cfg.betas)
+        trainable = [p for p in self.model.parameters() if p.requires_grad]
+        opt_g = torch.optim.Adam(trainable, lr=self.cfg.lr, betas=self.cfg.betas)
         opt_d = torch.optim.Adam(
             self.discriminator.parameters(), lr=self.cfg.disc_lr, betas=self.cfg.betas
         )
@@ -293,6 +319,8 @@ class CodecLightningModule(L.LightningModule):
 
     def training_step(self, batch: Tensor, batch_idx: int) -> None:
         opt_g, opt_d = self.optimizers()
+        for name in self.cfg.freeze:  # Lightning may have restored train mode after validation
+            getattr(self.model, name).eval()
         wav = batch
         out = self.model(wav)
         fake = out.audio
@@ -405,6 +433,8 @@ def train(run: RunConfig, ckpt_path: str | None = None) -> Path:
         },
     )
     module = CodecLightningModule(run.model, run.train)
+    if run.init_from:
+        init_weights(module.model, run.init_from)
     data = CodecDataModule(run.data, run.model.sample_rate)
     lsteps = lightning_max_steps(run.trainer.max_steps, run.train.warmup_steps)
     has_val = bool(run.data.val_dir)
@@ -436,6 +466,17 @@ def train(run: RunConfig, ckpt_path: str | None = None) -> Path:
     )
     trainer.fit(module, datamodule=data, ckpt_path=ckpt_path)
     return out / "model"
+
+
+def init_weights(model: RVQCodec, directory: str | Path) -> None:
+    """Copy an exported codec's weights into `model`; the architectures must agree."""
+    source = RVQCodec.load_directory(directory)
+    want, have = model.config.to_dict(), source.config.to_dict()
+    diff = sorted(k for k in set(want) | set(have) if want.get(k) != have.get(k))
+    if diff:
+        detail = ", ".join(f"{k}: run {want.get(k)!r} vs {have.get(k)!r}" for k in diff)
+        raise ValueError(f"init_from {directory} has a different codec architecture ({detail})")
+    model.load_state_dict(source.state_dict())
 
 
 __all__ = [

@@ -126,7 +126,43 @@ def test_lightning_step_count():
     assert lightning_max_steps(30, 20) == 40  # 20 warm-up steps + 10 steps of two optimizers
 
 
-@pytest.mark.parametrize("name", ["train_tiny.yaml", "train_16k.yaml", "train_16k_cpu.yaml"])
+def test_decoder_fine_tune_keeps_every_token(tmp_path, audio_dir):
+    """freeze [encoder, quantizer] + init_from: the decoder changes (GAN steps included), the
+    encoder, codebooks and EMA statistics stay bit-identical, so the tokens do too."""
+    first = _tiny_run(tmp_path / "a", audio_dir, max_steps=2)
+    base = Codec.from_pretrained(train(first), device="cpu")
+    ft = _tiny_run(tmp_path / "b", audio_dir, max_steps=3)
+    ft.init_from = str(Path(first.out_dir) / "model")
+    ft.train = TrainConfig(**{**vars(ft.train), "freeze": ("encoder", "quantizer")})
+    tuned = Codec.from_pretrained(train(ft), device="cpu")
+    before, after = base.state_dict(), tuned.state_dict()
+    for name, value in before.items():
+        same = torch.equal(value, after[name])
+        assert same == (not name.startswith("decoder")), name
+    wav = torch.randn(1, 1, 4000) * 0.1
+    assert torch.equal(base.encode(wav), tuned.encode(wav))
+    rows = _metrics(Path(ft.out_dir))
+    assert [r for r in rows if r.get("train/fm")]  # the adversarial steps ran too
+
+
+def test_fine_tune_config_errors(tmp_path, audio_dir):
+    with pytest.raises(ValueError, match="unknown parts"):
+        TrainConfig(freeze=("encoder", "vocoder"))
+    with pytest.raises(ValueError, match="nothing to train"):
+        TrainConfig(freeze=("encoder", "quantizer", "decoder"))
+    first = _tiny_run(tmp_path / "a", audio_dir, max_steps=1)
+    train(first)
+    other = RunConfig.from_dict({"model": {"preset": "tiny", "channels": 8}})
+    other.init_from = str(Path(first.out_dir) / "model")
+    other.out_dir = str(tmp_path / "c")
+    with pytest.raises(ValueError, match="different codec architecture.*channels"):
+        train(other)
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["train_tiny.yaml", "train_16k.yaml", "train_16k_cpu.yaml", "finetune_decoder_16k_cpu.yaml"],
+)
 def test_shipped_configs_parse(name):
     run = RunConfig.from_yaml(CODEC_DIR / name)
     assert run.model.sample_rate in (8000, 16000)
