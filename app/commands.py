@@ -298,6 +298,7 @@ def eval_run(
     device: str = "auto",
     threads: int | None = None,
     limit: int | None = None,
+    codec_resynthesis: bool = True,
 ):
     """Synthesise a test list and score it against its ground truth: WER, SIM-o, speaker-ID
     accuracy, duration ratio, RTF. Writes OUTPUT/results.json, OUTPUT/results.md and
@@ -317,6 +318,8 @@ def eval_run(
         device: auto (CUDA when present), cpu or cuda.
         threads: CPU threads for torch (default: torch's choice).
         limit: only the first N items of the list.
+        codec_resynthesis: also score every reference passed through the model's codec alone,
+            the ceiling the codec sets on WER, SIM-o and speaker-ID (OUTPUT/resynthesis/).
     """
     from echovox.checkpoint import CheckpointError
 
@@ -338,6 +341,7 @@ def eval_run(
         batch_size=batch_size,
         device=device,
         limit=limit,
+        codec_resynthesis=codec_resynthesis,
     )
     try:
         run = run_evaluation(test_list, output, opts)

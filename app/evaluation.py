@@ -49,7 +49,7 @@ from typing import Any
 
 import numpy as np
 
-from echovox.audio import AudioError, load_audio, save_audio
+from echovox.audio import AudioError, load_audio, resample, save_audio
 
 MODES = ("cross", "continuation")
 ASR_BACKENDS = ("pocketsphinx", "transformers")
@@ -635,7 +635,9 @@ class RunOptions:
     reference recordings only, no synthesis (and no model); asr / asr_model: pocketsphinx, or
     transformers with a Whisper/CTC model path; speaker_encoder / speaker_model: resemblyzer,
     or wavlm with a WavLMForXVector path; seed: the sampling seed (batch b gets seed + b);
-    batch_size: items per clone_many call; limit: only the first N items."""
+    batch_size: items per clone_many call; limit: only the first N items; codec_resynthesis:
+    also score each reference passed through the model's codec alone (the ceiling the codec
+    sets on any clone)."""
 
     model: str | None = None
     ground_truth_only: bool = False
@@ -648,6 +650,7 @@ class RunOptions:
     device: str = "auto"
     language: str = "en-us"
     limit: int | None = None
+    codec_resynthesis: bool = True
 
 
 @dataclass
@@ -819,6 +822,27 @@ def run_evaluation(
     def transcribe(wav: np.ndarray) -> str:
         return " ".join(asr.transcribe([wav])[0].split())
 
+    def score_resynthesis(
+        it: EvalItem, ref: np.ndarray, prompt_emb: np.ndarray | None
+    ) -> dict[str, Any]:
+        """The reference through the codec alone, scored like an output (WER, SIM-o)."""
+        path = out / "resynthesis" / f"{_safe(it.id)}.wav"
+        try:
+            wav = resample(tts.resynthesize(ref, ASR_SR), tts.sample_rate, ASR_SR)[: len(ref)]
+        except AudioError as err:
+            return {"error": str(err)}
+        save_audio(path, wav, ASR_SR)
+        hyp = transcribe(wav)
+        part: dict[str, Any] = {"audio": str(path), "hypothesis": hyp, "sim_o": None}
+        part["wer"] = word_errors(it.scored_text, hyp, opts.language)
+        try:
+            emb = embed(path, wav)
+            if prompt_emb is not None:
+                part["sim_o"] = float(np.dot(emb, prompt_emb))
+        except AudioError as err:
+            part["embedding_error"] = str(err)
+        return part
+
     records: list[dict[str, Any]] = []
     bar = tqdm(
         total=len(items), desc="score", unit="item", file=sys.stderr, disable=not show_progress
@@ -838,6 +862,7 @@ def run_evaluation(
             "error": None,
             "output": None,
             "ground_truth": None,
+            "resynthesis": None,
         }
         prompt_wav = prompt_emb = None
         try:
@@ -865,6 +890,8 @@ def run_evaluation(
                 except AudioError as err:
                     gt["embedding_error"] = str(err)
             rec["ground_truth"] = gt
+            if tts is not None and opts.codec_resynthesis and "seconds" in gt:
+                rec["resynthesis"] = score_resynthesis(it, ref, prompt_emb)
         o = outcomes.get(it.id)
         if o is not None and o.audio is None:
             rec["status"], rec["error"] = "failed", o.error
@@ -909,11 +936,12 @@ def run_evaluation(
         if gt is not None and str(it.reference_audio) in embeddings:
             e = embeddings[str(it.reference_audio)]
             gt["speaker_id"] = _sid_json(centroids.identify(e, it.speaker, leave_out=e))
-        if rec["output"] is not None:
-            e = embeddings.get(rec["output"]["audio"])
-            sid = None if e is None else centroids.identify(e, it.speaker)
-            rec["output"]["speaker_id"] = _sid_json(sid)
-        for part in (rec["output"], gt):
+        for part in (rec["output"], rec["resynthesis"]):
+            if part is not None and "audio" in part:
+                e = embeddings.get(part["audio"])
+                sid = None if e is None else centroids.identify(e, it.speaker)
+                part["speaker_id"] = _sid_json(sid)
+        for part in (rec["output"], gt, rec["resynthesis"]):
             if part is not None and isinstance(part.get("wer"), WordErrors):
                 part["wer"] = part["wer"].to_json()
 
@@ -993,6 +1021,13 @@ def aggregate(records: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         "sim": mean(r["ground_truth"].get("sim") for r in gts),
         "speaker_id_accuracy": accuracy(r["ground_truth"] for r in gts),
     }
+    rs = [r for r in records if r.get("resynthesis") and "wer" in r["resynthesis"]]
+    resynthesis = {
+        "n": len(rs),
+        "wer": corpus_wer(errs(r["resynthesis"]) for r in rs),
+        "sim_o": mean(r["resynthesis"]["sim_o"] for r in rs),
+        "speaker_id_accuracy": accuracy(r["resynthesis"] for r in rs),
+    }
     gt_ids = {r["id"] for r in gts}
     paired = [r for r in outs if r["id"] in gt_ids]
     wer_o = corpus_wer(errs(r["output"]) for r in paired)
@@ -1003,6 +1038,7 @@ def aggregate(records: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         "n_items": len(records),
         "n_failed": sum(r["status"] == "failed" for r in records),
         "output": output,
+        "resynthesis": resynthesis,
         "ground_truth": truth,
         "n_paired": len(paired),
         "wer_ratio": wer_o / wer_g if wer_o is not None and wer_g else None,
@@ -1030,24 +1066,55 @@ def format_markdown(results: Mapping[str, Any]) -> str:
     ]
     for name, agg in results["aggregate"].items():
         o, g = agg["output"], agg["ground_truth"]
+        # codec resynthesis: the references through the codec alone, the ceiling on a clone
+        c = agg.get("resynthesis") or {"n": 0}
+        has_c = c["n"] > 0
+        head = "| metric | output |" + (" codec resynthesis |" if has_c else "")
+
+        def row(metric: str, out: str, resyn: str, rest: str, has_c: bool = has_c) -> str:
+            return f"| {metric} | {out} |" + (f" {resyn} |" if has_c else "") + rest
+
         lines += [
             "",
             f"## {name}: {agg['n_items']} items, {agg['n_failed']} failed",
             "",
-            "| metric | output | ground truth | ratio / target |",
-            "|---|---|---|---|",
-            f"| WER % ({asr}) | {_pct(o['wer'])} | {_pct(g['wer'])} | "
-            f"{_num(agg['wer_ratio'], 2, 'x')} (target <= {TARGETS['wer_ratio']:.1f}x) |",
-            f"| SIM-o ({enc}) | {_num(o['sim_o'], 3)} | {_num(g['sim'], 3)} | "
-            f"{_num(agg['sim_ratio'], 2, 'x')} (target SIM-o >= {TARGETS['sim_o']:.2f}) |",
-            f"| speaker-ID accuracy % | {_pct(o['speaker_id_accuracy'])} | "
-            f"{_pct(g['speaker_id_accuracy'])} | target >= {100 * TARGETS['speaker_id']:.0f} |",
-            f"| duration ratio (output / reference) | {_num(o['duration_ratio'], 2)} | 1.00 | "
-            "target 1.00 |",
-            f"| RTF (synthesis time / output time) | {_num(o['rtf'], 2)} | | "
-            f"target <= {TARGETS['rtf']:.1f} |",
-            f"| items scored | {o['n']} | {g['n']} | |",
-            f"| items failed | {agg['n_failed']} | | 0 |",
+            head + " ground truth | ratio / target |",
+            "|---|---|" + ("---|" if has_c else "") + "---|---|",
+            row(
+                f"WER % ({asr})",
+                _pct(o["wer"]),
+                _pct(c.get("wer")),
+                f" {_pct(g['wer'])} | {_num(agg['wer_ratio'], 2, 'x')} "
+                f"(target <= {TARGETS['wer_ratio']:.1f}x) |",
+            ),
+            row(
+                f"SIM-o ({enc})",
+                _num(o["sim_o"], 3),
+                _num(c.get("sim_o"), 3),
+                f" {_num(g['sim'], 3)} | {_num(agg['sim_ratio'], 2, 'x')} "
+                f"(target SIM-o >= {TARGETS['sim_o']:.2f}) |",
+            ),
+            row(
+                "speaker-ID accuracy %",
+                _pct(o["speaker_id_accuracy"]),
+                _pct(c.get("speaker_id_accuracy")),
+                f" {_pct(g['speaker_id_accuracy'])} | "
+                f"target >= {100 * TARGETS['speaker_id']:.0f} |",
+            ),
+            row(
+                "duration ratio (output / reference)",
+                _num(o["duration_ratio"], 2),
+                "",
+                " 1.00 | target 1.00 |",
+            ),
+            row(
+                "RTF (synthesis time / output time)",
+                _num(o["rtf"], 2),
+                "",
+                f" | target <= {TARGETS['rtf']:.1f} |",
+            ),
+            row("items scored", str(o["n"]), str(c["n"]), f" {g['n']} | |"),
+            row("items failed", str(agg["n_failed"]), "", " | 0 |"),
         ]
     failed = [r for r in results["items"] if r["status"] == "failed"]
     if failed:

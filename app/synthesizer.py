@@ -161,6 +161,23 @@ class Synthesizer:
         """The model's default SamplingSettings with some fields replaced."""
         return dataclasses.replace(self.settings, **overrides)
 
+    def resynthesize(self, wav: np.ndarray, sample_rate: int) -> np.ndarray:
+        """The recording passed through the codec alone: encoded with the codebooks the models
+        use, decoded, at self.sample_rate. What the codec keeps of a voice bounds what any
+        clone of it can keep, so `echovox eval` scores this beside the model's output."""
+        import torch
+
+        from echovox.audio import resample, to_mono
+
+        mono = to_mono(np.asarray(wav, dtype=np.float32))
+        if mono.size == 0 or not np.isfinite(mono).all():
+            raise AudioError("resynthesize needs non-empty, finite audio")
+        x = resample(mono, sample_rate, self.sample_rate)
+        n_q = self.nar.config.n_codebooks
+        with torch.inference_mode():
+            codes = self.codec.encode(torch.from_numpy(x)[None, None], n_q=n_q)
+        return self._decode(codes[0])[: len(x)]
+
     # ------------------------------------------------------------------------- prompts
     def prepare_prompt(
         self,

@@ -508,6 +508,14 @@ def test_run_scores_outputs_against_ground_truth(synth, run_list, tiny_wavlm, tm
     gt = cross["ground_truth"]
     assert gt["wer"]["n_ref"] == len(normalize_for_wer(cross["target_text"]).split())
     assert -1.0 <= gt["sim"] <= 1.0 and isinstance(gt["speaker_id"]["correct"], bool)
+    # the reference through the codec alone, scored like an output
+    rs = cross["resynthesis"]
+    rs_wav, rs_sr = sf.read(rs["audio"])
+    ref_wav, _ = sf.read(cross["reference_audio"])
+    assert rs_sr == 16000 and 0 <= len(ref_wav) - len(rs_wav) <= 1  # two resamplings
+    assert rs["wer"]["n_ref"] == gt["wer"]["n_ref"] and -1.0 <= rs["sim_o"] <= 1.0
+    assert isinstance(rs["speaker_id"]["correct"], bool)
+    assert failed["resynthesis"] is None  # no reference recording, nothing to resynthesise
 
     cont = next(r for r in res["items"] if r["mode"] == "continuation")
     # scored as prompt + output against the whole reference text
@@ -518,11 +526,13 @@ def test_run_scores_outputs_against_ground_truth(synth, run_list, tiny_wavlm, tm
     assert agg["n_items"] == 3 and agg["n_failed"] == 1 and agg["output"]["n"] == 2
     assert agg["ground_truth"]["n"] == 2 and agg["n_paired"] == 2
     assert agg["output"]["wer"] is not None and agg["output"]["rtf"] > 0
+    assert agg["resynthesis"]["n"] == 2 and agg["resynthesis"]["sim_o"] is not None
     assert res["aggregate"]["cross"]["n_items"] == 2
 
     md = (tmp_path / "run" / "results.md").read_text()
     assert md == run.markdown
-    assert "| metric | output | ground truth | ratio / target |" in md
+    assert "| metric | output | codec resynthesis | ground truth | ratio / target |" in md
+    assert "| items scored | 2 | 2 | 2 | |" in md
     assert "## all: 3 items, 1 failed" in md and "## continuation: 1 items, 0 failed" in md
     assert "| items failed | 1 |" in md and "too_short (line 3): AudioError" in md
 
@@ -539,6 +549,8 @@ def test_run_ground_truth_only_from_the_cli(run_list, tmp_path, capsys, one_thre
     assert res["ground_truth_only"] and res["model_dir"] is None
     assert res["speaker_encoder"]["backend"] == "resemblyzer"
     assert all(r["status"] == "not_run" and r["output"] is None for r in res["items"])
+    assert all(r["resynthesis"] is None for r in res["items"])  # no model, no codec
+    assert "codec resynthesis" not in printed
     agg = res["aggregate"]["all"]
     assert agg["n_failed"] == 0 and agg["ground_truth"]["n"] == 2
     assert agg["ground_truth"]["wer"] is not None and agg["ground_truth"]["sim"] > 0

@@ -34,6 +34,23 @@ def test_clone_from_an_array_at_another_rate(synth):
     assert audio.sample_rate == SR and audio.duration > 0
 
 
+def test_resynthesize_is_the_codec_round_trip(synth):
+    import torch
+
+    x = voice(1.0)
+    got = synth.resynthesize(x, SR)
+    n_q = synth.nar.config.n_codebooks
+    codes = synth.codec.encode(torch.from_numpy(x)[None, None], n_q=n_q)
+    want = synth.codec.decode(codes)[0, 0, : len(x)].numpy()
+    assert got.dtype == np.float32 and np.allclose(got, np.clip(want, -1, 1), atol=1e-6)
+    stereo = np.stack([voice(1.0, sr=22_050)] * 2, axis=1)  # [S, 2] at another rate
+    assert len(synth.resynthesize(stereo, 22_050)) == SR
+    with pytest.raises(AudioError, match="finite"):
+        synth.resynthesize(np.full(1000, np.nan, np.float32), SR)
+    with pytest.raises(AudioError, match="non-empty"):
+        synth.resynthesize(np.zeros(0, np.float32), SR)
+
+
 def test_top_level_lazy_export():
     import echovox
     from echovox.app.synthesizer import Synthesizer
