@@ -65,12 +65,17 @@ class PromptConfig:
 
 @dataclass
 class TextConfig:
-    """language: espeak-ng language of the front end; max_chars: sentence chunk size for long
-    text; pause_seconds: silence put between synthesised chunks."""
+    """language: espeak-ng language of the front end; max_chars: chunk size for long text;
+    pause_seconds: silence put between synthesised chunks; pack_sentences: join consecutive
+    sentences into chunks of up to max_chars instead of one chunk a sentence. The models learn
+    from multi-sentence utterances (the synthetic corpus: 2 sentences and 129 characters at the
+    median, 209 at the 95th percentile), so packed chunks match what they saw and spare a
+    pause and a fresh start at every full stop."""
 
     language: str = "en-us"
     max_chars: int = 200
     pause_seconds: float = 0.3
+    pack_sentences: bool = True
 
 
 @dataclass

@@ -123,7 +123,7 @@ def synthesize(
         "duration_s": round(audio.duration, 3),
         "synthesis_s": round(audio.seconds, 3),
         "rtf": round(audio.rtf, 3),
-        "sentences": len(audio.chunks),
+        "chunks": len(audio.chunks),
         "stop_reasons": audio.stop_reasons,
         "prompt_text": audio.prompt_text,
         "device": tts.device,

@@ -363,7 +363,9 @@ class Synthesizer:
         max_chars = self.config.text.max_chars
         try:
             with self._lock:
-                return self.frontend.chunks(text, max_chars=max_chars)
+                return self.frontend.chunks(
+                    text, max_chars=max_chars, pack=self.config.text.pack_sentences
+                )
         except ValueError as err:
             raise TextError(str(err)) from err
 
@@ -386,7 +388,9 @@ class Synthesizer:
                         f"{budget} that remain beside the prompt's {len(prompt.phoneme_ids)}; "
                         "use a shorter prompt transcript or split the text"
                     )
-                pieces = self.frontend.chunks(chunk.normalized, max_chars=max_chars)
+                pieces = self.frontend.chunks(
+                    chunk.normalized, max_chars=max_chars, pack=self.config.text.pack_sentences
+                )
             out.extend(pieces)
         return out
 

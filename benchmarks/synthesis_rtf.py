@@ -126,7 +126,10 @@ def main() -> None:
         half_s, half = best(lambda: tts.clone(SENTENCES[0], vp))
         tts.half_weights = False
         seq_s, seq = best(lambda: [tts.clone(s, vp) for s in SENTENCES])
+        # one chunk a sentence, so the four go through the models as one batch of four
+        tts.config.text.pack_sentences = False
         batch_s, batch = best(lambda: tts.clone(" ".join(SENTENCES), vp))
+        tts.config.text.pack_sentences = True
         seq_audio = sum(a.duration for a in seq)
 
         cli = [

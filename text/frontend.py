@@ -32,8 +32,11 @@ class TextFrontend:
         self.phonemizer = Phonemizer(self.language)
         self.symbols = symbols or SymbolTable.default()
 
-    def chunks(self, text: str, max_chars: int = 250) -> list[TextChunk]:
-        """Normalise, split into sentences of <= max_chars, phonemise them in one batch."""
+    def chunks(self, text: str, max_chars: int = 250, pack: bool = False) -> list[TextChunk]:
+        """Normalise, split into sentences of <= max_chars, phonemise them in one batch.
+        pack: join consecutive sentences into chunks of up to max_chars, their phonemes
+        separated by a word boundary exactly as `phonemes()` joins them (and as the recipe
+        phonemises multi-sentence training utterances)."""
         check_text(text)
         sentences = split_sentences(normalize(text, self.language), max_chars=max_chars)
         tokens = self.phonemizer.phonemize(sentences)
@@ -44,7 +47,22 @@ class TextFrontend:
         ]
         if not out:
             raise ValueError(f"nothing speakable in {text[:60]!r}")
-        return out
+        return self._pack(out, max_chars) if pack else out
+
+    def _pack(self, chunks: list[TextChunk], max_chars: int) -> list[TextChunk]:
+        packed: list[TextChunk] = []
+        for c in chunks:
+            if packed and len(packed[-1].normalized) + 1 + len(c.normalized) <= max_chars:
+                last = packed[-1]
+                tokens = [*last.tokens, "_", *c.tokens]
+                packed[-1] = TextChunk(
+                    normalized=f"{last.normalized} {c.normalized}",
+                    tokens=tokens,
+                    ids=self.symbols.encode(tokens),
+                )
+            else:
+                packed.append(c)
+        return packed
 
     def phonemes(self, text: str) -> list[str]:
         """All tokens of `text`, sentences joined by a word boundary."""

@@ -75,17 +75,22 @@ def test_seed_makes_runs_repeatable(synth, prompt_wav):
 
 def test_long_text_is_chunked_joined_and_reported(synth, prompt_wav):
     calls = []
-    text = "First sentence here. Second one follows! And a third? Yes, a fourth."
+    sentences = [f"Sentence number {w} is here, and it runs on a little." for w in "abcdefgh"]
+    text = " ".join(sentences)  # 8 x 51 characters: more than one 200-character chunk
     audio = synth.clone(text, prompt_wav, PROMPT_TEXT, progress=lambda i, n: calls.append((i, n)))
     n = len(audio.chunks)
-    assert n == 4 and calls == [(i, n) for i in range(1, n + 1)]
+    # consecutive sentences are packed into chunks of at most max_chars
+    assert n == 3 and calls == [(i, n) for i in range(1, n + 1)]
+    assert all(len(c) <= synth.config.text.max_chars for c in audio.chunks)
+    assert " ".join(audio.chunks) == text
     # each chunk's audio plus a pause between chunks
     pause = int(synth.config.text.pause_seconds * SR)
     assert len(audio.waveform) > (n - 1) * pause
     assert len(audio.stop_reasons) == n
 
 
-def test_chunks_are_batched_across_batch_size(synth, prompt_wav):
+def test_chunks_are_batched_across_batch_size(synth, prompt_wav, monkeypatch):
+    monkeypatch.setattr(synth.config.text, "pack_sentences", False)  # one chunk a sentence
     text = "One. Two. Three. Four. Five."
     calls = []
     audio = synth.clone_many(
@@ -244,6 +249,7 @@ def test_batches_group_chunks_of_similar_length(synth, prompt_wav, monkeypatch):
         return real(prompts, chunk_ids, settings)
 
     monkeypatch.setattr(synth, "_generate", spy)
+    monkeypatch.setattr(synth.config.text, "pack_sentences", False)  # one chunk a sentence
     text = (
         "A much longer sentence than the others in this text. Hi. Yes. And another long one here."
     )

@@ -54,6 +54,20 @@ def test_frontend_ids_are_in_vocabulary():
     assert frontend.symbols.unk_id not in ids
 
 
+def test_packed_chunks_join_sentences_as_training_utterances_are():
+    frontend = TextFrontend()
+    text = "It was late. The rain had stopped! Was anyone there?"
+    (packed,) = frontend.chunks(text, max_chars=200, pack=True)
+    assert packed.tokens == frontend.phonemes(text)  # sentences joined by a word boundary
+    assert packed.ids == frontend.symbols.encode(packed.tokens)
+    assert len(frontend.chunks(text, max_chars=200)) == 3  # unpacked: one chunk a sentence
+    small = frontend.chunks(text, max_chars=35, pack=True)  # the first two fit in 34
+    assert [c.normalized for c in small] == [
+        "It was late. The rain had stopped!",
+        "Was anyone there?",
+    ]
+
+
 def test_huge_input_is_chunked_in_bounded_time():
     frontend = TextFrontend()
     sentence = "The 3 quick foxes paid $4.20 at 10:30, and then they ran home! "
