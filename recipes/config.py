@@ -142,6 +142,10 @@ class ModelDirConfig:
     """Stage 7: the synthesis model directory assembled from the codec and the LM exports."""
 
     name: str = "echovox"
+    # the codec the model decodes with; None: tokenize.codec. A decoder-only fine-tune of that
+    # codec (`train.freeze: [encoder, quantizer]`) may stand in: it makes the same tokens, and
+    # stage 7 checks that its encoder and quantizer weights are the very same
+    codec: str | None = None
     weights_dtype: str = "float32"  # float16 halves the size
     prompt_seconds: float = 3.0
     sampling: dict = field(default_factory=dict)  # SamplingSettings fields stored as defaults

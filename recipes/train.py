@@ -138,9 +138,13 @@ def stage_assemble(cfg, force: bool = False) -> StageReport:
             )
     if not cfg.tokenize.codec:
         raise ValueError("tokenize.codec is not set: the model needs the codec stage 5 used")
+    codec = cfg.model.codec or cfg.tokenize.codec
+    if codec != cfg.tokenize.codec:
+        check_same_tokens(cfg.tokenize.codec, codec)
+        report.notes.append(f"codec: {codec} (decoder fine-tune of {cfg.tokenize.codec})")
     out = assemble_model_dir(
         model_dir(cfg),
-        codec=cfg.tokenize.codec,
+        codec=codec,
         ar=export_dir(cfg, "ar"),
         nar=export_dir(cfg, "nar"),
         language=cfg.text.language,
@@ -154,6 +158,26 @@ def stage_assemble(cfg, force: bool = False) -> StageReport:
     report.notes.append(f"model directory: {out} ({size / 1e6:.1f} MB)")
     report.seconds = time.time() - t0
     return report
+
+
+def check_same_tokens(tokenized_with: str, codec: str) -> None:
+    """Raise ValueError unless `codec` turns audio into the same tokens as `tokenized_with`:
+    every weight outside the decoder (encoder, codebooks and their statistics) must be equal,
+    else the LMs would meet tokens they were never trained on."""
+    import torch
+
+    from echovox.codec import Codec
+
+    a = Codec.from_pretrained(tokenized_with, device="cpu").state_dict()
+    b = Codec.from_pretrained(codec, device="cpu").state_dict()
+    keys = {k for k in a.keys() | b.keys() if "decoder" not in k.split(".")}
+    differ = sorted(k for k in keys if k not in a or k not in b or not torch.equal(a[k], b[k]))
+    if differ:
+        raise ValueError(
+            f"model.codec {codec} does not make the tokens stage 5 made with {tokenized_with} "
+            f"({len(differ)} encoder/quantizer tensors differ, e.g. {differ[0]}); only a "
+            "decoder-only fine-tune (train.freeze: [encoder, quantizer]) may stand in"
+        )
 
 
 def stage_evaluate(cfg, force: bool = False) -> StageReport:

@@ -177,12 +177,20 @@ def test_stages_0_to_8_with_bad_input(tmp_path, tiny_codec_dir):
         cfg.lm, ar_config="lm/train_ar_tiny.yaml", nar_config="lm/train_nar_tiny.yaml",
         overrides=overrides,
     )  # fmt: skip
+    # the model decodes with a decoder-only fine-tune of the tokenising codec
+    from echovox.codec import RVQCodec
+
+    tuned = RVQCodec.load_directory(tiny_codec_dir)
+    with torch.no_grad():
+        next(tuned.decoder.parameters()).mul_(1.5)
+    tuned_dir = tuned.save_pretrained(tmp_path / "codec_tuned")
     cfg = replace(
-        cfg, lm=lm, model=replace(cfg.model, weights_dtype="float16"),
+        cfg, lm=lm, model=replace(cfg.model, weights_dtype="float16", codec=str(tuned_dir)),
         eval=replace(cfg.eval, per_speaker=1, speaker_encoder="resemblyzer"),
     )  # fmt: skip
     reports = {r.stage: r for r in run(cfg, 6, 8)}
     assert sorted(reports) == [6, 7, 8]
+    assert any("decoder fine-tune" in n for n in reports[7].notes)
     for kind in ("ar", "nar"):
         assert (cfg.exp / "lm" / kind / "export" / "config.json").is_file()
         assert reports[6].counts[f"{kind}_checkpoints"] >= 1
@@ -190,6 +198,8 @@ def test_stages_0_to_8_with_bad_input(tmp_path, tiny_codec_dir):
 
     tts = Synthesizer.from_pretrained(cfg.exp / "model")
     assert tts.sample_rate == codec.sample_rate
+    w = next(tts.codec.decoder.parameters())
+    assert torch.allclose(w, next(tuned.decoder.parameters()).half().float())
     # stage 8 scored the held-out voice's items and wrote the tables
     assert reports[8].counts["items"] >= 1 and reports[8].counts["speakers"] == 1
     results = json.loads((cfg.exp / "eval/results/results.json").read_text())
