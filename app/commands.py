@@ -88,7 +88,7 @@ def synthesize(
         if seed is not None:
             overrides["seed"] = seed
         settings = tts.default_settings(**overrides)
-        bar = tqdm(desc="synthesize", unit="sentence", file=sys.stderr)
+        bar = tqdm(desc="synthesize", unit="chunk", file=sys.stderr)
 
         def progress(done: int, total: int) -> None:
             bar.total = total
