@@ -822,6 +822,26 @@ def run_evaluation(
     def transcribe(wav: np.ndarray) -> str:
         return " ".join(asr.transcribe([wav])[0].split())
 
+    def score_speech(
+        it: EvalItem,
+        path: Path,
+        wav: np.ndarray,
+        scored_wav: np.ndarray,
+        prompt_emb: np.ndarray | None,
+    ) -> dict[str, Any]:
+        """WER of scored_wav against the item's text, SIM-o of wav (the file at path) to the
+        prompt: how an output and a codec resynthesis are both scored."""
+        hyp = transcribe(scored_wav)
+        part: dict[str, Any] = {"hypothesis": hyp, "sim_o": None}
+        part["wer"] = word_errors(it.scored_text, hyp, opts.language)
+        try:
+            emb = embed(path, wav)
+            if prompt_emb is not None:
+                part["sim_o"] = float(np.dot(emb, prompt_emb))
+        except AudioError as err:  # e.g. a model that output silence
+            part["embedding_error"] = str(err)
+        return part
+
     def score_resynthesis(
         it: EvalItem, ref: np.ndarray, prompt_emb: np.ndarray | None
     ) -> dict[str, Any]:
@@ -832,16 +852,7 @@ def run_evaluation(
         except AudioError as err:
             return {"error": str(err)}
         save_audio(path, wav, ASR_SR)
-        hyp = transcribe(wav)
-        part: dict[str, Any] = {"audio": str(path), "hypothesis": hyp, "sim_o": None}
-        part["wer"] = word_errors(it.scored_text, hyp, opts.language)
-        try:
-            emb = embed(path, wav)
-            if prompt_emb is not None:
-                part["sim_o"] = float(np.dot(emb, prompt_emb))
-        except AudioError as err:
-            part["embedding_error"] = str(err)
-        return part
+        return {"audio": str(path), **score_speech(it, path, wav, wav, prompt_emb)}
 
     records: list[dict[str, Any]] = []
     bar = tqdm(
@@ -910,15 +921,7 @@ def run_evaluation(
                 scored_wav = np.concatenate([prompt_wav, wav])
                 spoken += len(prompt_wav) / ASR_SR
             res["duration_ratio"] = spoken / ref_seconds if ref_seconds else None
-            res["hypothesis"] = transcribe(scored_wav)
-            res["wer"] = word_errors(it.scored_text, res["hypothesis"], opts.language)
-            res["sim_o"] = None
-            try:
-                out_emb = embed(o.audio, wav)
-                if prompt_emb is not None:
-                    res["sim_o"] = float(np.dot(out_emb, prompt_emb))
-            except AudioError as err:  # e.g. a model that output silence
-                res["embedding_error"] = str(err)
+            res.update(score_speech(it, o.audio, wav, scored_wav, prompt_emb))
             rec["output"] = res
         records.append(rec)
         bar.update(1)
@@ -1069,52 +1072,56 @@ def format_markdown(results: Mapping[str, Any]) -> str:
         # codec resynthesis: the references through the codec alone, the ceiling on a clone
         c = agg.get("resynthesis") or {"n": 0}
         has_c = c["n"] > 0
-        head = "| metric | output |" + (" codec resynthesis |" if has_c else "")
 
-        def row(metric: str, out: str, resyn: str, rest: str, has_c: bool = has_c) -> str:
-            return f"| {metric} | {out} |" + (f" {resyn} |" if has_c else "") + rest
+        def row(
+            metric: str, out: str, resyn: str, truth: str, target: str, has_c: bool = has_c
+        ) -> str:
+            cells = [metric, out, *([resyn] if has_c else []), truth, target]
+            return "|" + "|".join(f" {cell} " if cell else " " for cell in cells) + "|"
 
         lines += [
             "",
             f"## {name}: {agg['n_items']} items, {agg['n_failed']} failed",
             "",
-            head + " ground truth | ratio / target |",
-            "|---|---|" + ("---|" if has_c else "") + "---|---|",
+            row("metric", "output", "codec resynthesis", "ground truth", "ratio / target"),
+            row("---", "---", "---", "---", "---").replace(" ", ""),
             row(
                 f"WER % ({asr})",
                 _pct(o["wer"]),
                 _pct(c.get("wer")),
-                f" {_pct(g['wer'])} | {_num(agg['wer_ratio'], 2, 'x')} "
-                f"(target <= {TARGETS['wer_ratio']:.1f}x) |",
+                _pct(g["wer"]),
+                f"{_num(agg['wer_ratio'], 2, 'x')} (target <= {TARGETS['wer_ratio']:.1f}x)",
             ),
             row(
                 f"SIM-o ({enc})",
                 _num(o["sim_o"], 3),
                 _num(c.get("sim_o"), 3),
-                f" {_num(g['sim'], 3)} | {_num(agg['sim_ratio'], 2, 'x')} "
-                f"(target SIM-o >= {TARGETS['sim_o']:.2f}) |",
+                _num(g["sim"], 3),
+                f"{_num(agg['sim_ratio'], 2, 'x')} (target SIM-o >= {TARGETS['sim_o']:.2f})",
             ),
             row(
                 "speaker-ID accuracy %",
                 _pct(o["speaker_id_accuracy"]),
                 _pct(c.get("speaker_id_accuracy")),
-                f" {_pct(g['speaker_id_accuracy'])} | "
-                f"target >= {100 * TARGETS['speaker_id']:.0f} |",
+                _pct(g["speaker_id_accuracy"]),
+                f"target >= {100 * TARGETS['speaker_id']:.0f}",
             ),
             row(
                 "duration ratio (output / reference)",
                 _num(o["duration_ratio"], 2),
                 "",
-                " 1.00 | target 1.00 |",
+                "1.00",
+                "target 1.00",
             ),
             row(
                 "RTF (synthesis time / output time)",
                 _num(o["rtf"], 2),
                 "",
-                f" | target <= {TARGETS['rtf']:.1f} |",
+                "",
+                f"target <= {TARGETS['rtf']:.1f}",
             ),
-            row("items scored", str(o["n"]), str(c["n"]), f" {g['n']} | |"),
-            row("items failed", str(agg["n_failed"]), "", " | 0 |"),
+            row("items scored", str(o["n"]), str(c["n"]), str(g["n"]), ""),
+            row("items failed", str(agg["n_failed"]), "", "", "0"),
         ]
     failed = [r for r in results["items"] if r["status"] == "failed"]
     if failed:
