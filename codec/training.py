@@ -291,9 +291,12 @@ class CodecLightningModule(L.LightningModule):
 
     def train(self, mode: bool = True) -> CodecLightningModule:
         super().train(mode)
+        self._hold_frozen_in_eval()
+        return self
+
+    def _hold_frozen_in_eval(self) -> None:
         for name in self.cfg.freeze:
             getattr(self.model, name).eval()
-        return self
 
     def configure_optimizers(self):
         trainable = [p for p in self.model.parameters() if p.requires_grad]
@@ -319,8 +322,7 @@ class CodecLightningModule(L.LightningModule):
 
     def training_step(self, batch: Tensor, batch_idx: int) -> None:
         opt_g, opt_d = self.optimizers()
-        for name in self.cfg.freeze:  # Lightning may have restored train mode after validation
-            getattr(self.model, name).eval()
+        self._hold_frozen_in_eval()  # Lightning may have restored train mode after validation
         wav = batch
         out = self.model(wav)
         fake = out.audio
