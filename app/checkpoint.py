@@ -438,7 +438,7 @@ def assemble_model_dir(
     from echovox.text import SymbolTable
 
     try:
-        SamplingSettings(**(sampling or {}))
+        settings = SamplingSettings(**(sampling or {}))
     except (TypeError, ValueError) as err:
         raise CheckpointError(f"bad sampling settings {sampling}: {err}") from err
     codec_model = Codec.from_pretrained(codec, device="cpu")
@@ -470,5 +470,5 @@ def assemble_model_dir(
         name=name,
         card_notes=notes,
         weights_dtype=weights_dtype,
-        sampling=SamplingSettings(**(sampling or {})),
+        sampling=settings,
     )
