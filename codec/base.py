@@ -61,6 +61,39 @@ class Codec(nn.Module, ABC):
         """codes [B, Q, T] (1 <= Q <= n_codebooks) -> wav [B, 1, T * hop] float32, on the
         device the codes came from (the model may run on a GPU either way)."""
 
+    # expected decoding: hooks that expose the residual codebooks and the decoder --------------
+    def codebook_vectors(self) -> list[Tensor]:
+        """Each codebook's vectors, [K, D] per codebook, in residual order. A codec whose
+        latent is the sum of its codebooks' vectors implements this and `decode_latent`."""
+        raise NotImplementedError(f"{type(self).__name__} does not expose its codebooks")
+
+    def decode_latent(self, latent: Tensor) -> Tensor:
+        """latent [B, D, T] (a sum of codebook vectors) -> wav [B, 1, T * hop] float32."""
+        raise NotImplementedError(f"{type(self).__name__} does not decode latents")
+
+    @torch.inference_mode()
+    def decode_expected(self, probs: Tensor) -> Tensor:
+        """probs [B, Q, T, K]: a distribution over each codebook's K entries per frame ->
+        wav [B, 1, T * hop], decoded from the expected latent sum_q E_{probs_q}[codebook_q].
+
+        Why: an RVQ latent is a sum of one vector per codebook, so when a model is unsure of
+        a residual codebook the expected vector is its least-squares estimate, and a guessed
+        code adds a whole wrong residual instead. One-hot rows decode exactly like `decode`.
+        """
+        if probs.dim() != 4 or probs.shape[-1] != self.codebook_size:
+            raise ValueError(
+                f"probs must be [B, Q, T, {self.codebook_size}], got {tuple(probs.shape)}"
+            )
+        if not 1 <= probs.shape[1] <= self.n_codebooks:
+            raise ValueError(f"probs have {probs.shape[1]} codebooks; model has {self.n_codebooks}")
+        if not torch.isfinite(probs).all():
+            raise ValueError("probs must be finite")
+        home = probs.device
+        probs = probs.to(self.device, torch.float32)
+        books = self.codebook_vectors()[: probs.shape[1]]
+        latent = sum(torch.matmul(probs[:, q], book.float()) for q, book in enumerate(books))
+        return self.decode_latent(latent.transpose(1, 2)).float().to(home)
+
     def check_wav(self, wav: Tensor) -> Tensor:
         if not isinstance(wav, Tensor):
             raise TypeError(f"wav must be a torch.Tensor [B, 1, S], got {type(wav).__name__}")

@@ -83,6 +83,12 @@ class RVQCodec(Codec):
         codes = self.check_codes(codes).to(self.device)
         return self.decoder(self.quantizer.decode(codes)).float().to(home)
 
+    def codebook_vectors(self) -> list[Tensor]:
+        return [book.embed for book in self.quantizer.codebooks]
+
+    def decode_latent(self, latent: Tensor) -> Tensor:
+        return self.decoder(latent.to(self.device)).float()
+
     # persistence ---------------------------------------------------------------------------
     def save_pretrained(self, directory: str | Path) -> Path:
         from echovox import __version__

@@ -77,6 +77,12 @@ class EncodecCodec(Codec):
         emb = self.model.quantizer.decode(codes.transpose(0, 1))  # expects [Q, B, T]
         return self.model.decoder(emb).float().to(home)
 
+    def codebook_vectors(self) -> list[Tensor]:
+        return [layer.codebook.embed for layer in self.model.quantizer.layers]
+
+    def decode_latent(self, latent: Tensor) -> Tensor:
+        return self.model.decoder(latent.to(self.device)).float()
+
     def save_pretrained(self, directory: str | Path) -> Path:
         directory = Path(directory)
         self.model.save_pretrained(str(directory))

@@ -125,3 +125,36 @@ def test_presets():
     with pytest.raises(ValueError, match="unknown codec preset"):
         CodecConfig.from_name("huge")
     assert CodecConfig.from_dict(enc.to_dict()) == enc
+
+
+def test_decode_expected_of_one_hot_is_decode_and_of_a_mix_is_the_mean_vector(tiny_codec):
+    g = torch.Generator().manual_seed(0)
+    K, Q = tiny_codec.codebook_size, tiny_codec.n_codebooks
+    codes = torch.randint(0, K, (2, Q, 9), generator=g)
+    one_hot = torch.nn.functional.one_hot(codes, K).float()  # [B, Q, T, K]
+    assert torch.allclose(tiny_codec.decode_expected(one_hot), tiny_codec.decode(codes), atol=1e-5)
+    # fewer codebooks than the codec has, as decode allows
+    assert torch.allclose(
+        tiny_codec.decode_expected(one_hot[:, :2]), tiny_codec.decode(codes[:, :2]), atol=1e-5
+    )
+    # an even split between two codes of codebook 2 decodes the midpoint of their vectors
+    mixed = one_hot[:, :2].clone()
+    other = (codes[:, 1] + 1) % K
+    mixed[:, 1] = 0.5 * mixed[:, 1] + 0.5 * torch.nn.functional.one_hot(other, K).float()
+    books = tiny_codec.codebook_vectors()
+    latent = books[0][codes[:, 0]] + 0.5 * (books[1][codes[:, 1]] + books[1][other])
+    want = tiny_codec.decode_latent(latent.transpose(1, 2))
+    assert torch.allclose(tiny_codec.decode_expected(mixed), want, atol=1e-5)
+    assert not torch.allclose(want, tiny_codec.decode(codes[:, :2]), atol=1e-3)
+
+
+def test_decode_expected_rejects_bad_distributions(tiny_codec):
+    K, Q = tiny_codec.codebook_size, tiny_codec.n_codebooks
+    with pytest.raises(ValueError, match=r"\[B, Q, T"):
+        tiny_codec.decode_expected(torch.zeros(1, Q, 4, K + 1))
+    with pytest.raises(ValueError, match="codebooks"):
+        tiny_codec.decode_expected(torch.zeros(1, Q + 1, 4, K))
+    bad = torch.full((1, Q, 4, K), 1.0 / K)
+    bad[0, 1, 2, 3] = float("nan")
+    with pytest.raises(ValueError, match="finite"):
+        tiny_codec.decode_expected(bad)

@@ -69,3 +69,11 @@ def test_unsupported_and_missing(tmp_path):
         Codec.from_pretrained(path, device="cpu")
     with pytest.raises(CheckpointError):
         EncodecCodec.load(str(tmp_path / "nowhere" / "encodec"))
+
+
+def test_decode_expected_of_one_hot_matches_decode(tmp_path):
+    path, _ = tiny_encodec_dir(tmp_path)
+    codec = Codec.from_pretrained(path, device="cpu")
+    codes = codec.encode(torch.randn(1, 1, 800) * 0.1, n_q=3)
+    probs = torch.nn.functional.one_hot(codes, codec.codebook_size).float()
+    assert torch.allclose(codec.decode_expected(probs), codec.decode(codes), atol=1e-5)
