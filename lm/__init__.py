@@ -21,6 +21,8 @@ _EXPORTS = {
     "ARResult": "generate",
     "generate_ar": "generate",
     "generate_nar": "generate",
+    "generate_nar_distributions": "generate",
+    "NARResult": "generate",
     "save_pretrained": "checkpoint",
     "load_pretrained": "checkpoint",
     "load_symbols": "checkpoint",

@@ -3,6 +3,8 @@
     settings = SamplingSettings(temperature=1.0, top_k=50, seed=0)
     ar_out = generate_ar(ar, phonemes, prompt_codes, settings, n_prompt_phonemes=...)
     codes = generate_nar(nar, phonemes, prompt_codes, ar_out.codes)   # list of [Q, T_i]
+    probs = generate_nar_distributions(nar, ...).probs   # list of [Q, T_i, K], for
+                                                         # Codec.decode_expected
 
 `phonemes[i]` is the prompt's phoneme ids followed by the target's ([L_i]); `prompt_codes[i]`
 is the prompt's codec codes [Q, P_i]. Items may have any lengths: they are padded and masked.
@@ -275,11 +277,58 @@ def generate_nar(
     phonemes: per item [L_i] (prompt then target); prompt_codes: per item [Q, P_i];
     first_codebook: per item [T_i] (the AR's output). temperature 0 is greedy.
     Returns per item [Q, T_i]."""
+    return _run_nar(
+        model, phonemes, prompt_codes, first_codebook, temperature, top_k, top_p, seed, False
+    ).codes
+
+
+@dataclass
+class NARResult:
+    """codes: per item [Q, T_i], row 0 the first codebook as given, rows 1.. the picks.
+    probs: per item [Q, T_i, K], the NAR's softmax for codebooks 2..Q (each stage conditioned
+    on the picks of the stages before it) and row 0 one-hot of the first codebook."""
+
+    codes: list[Tensor]
+    probs: list[Tensor]
+
+
+@torch.inference_mode()
+def generate_nar_distributions(
+    model: NARModel,
+    phonemes: list[Tensor],
+    prompt_codes: list[Tensor],
+    first_codebook: list[Tensor],
+    *,
+    temperature: float = 0.0,
+    top_k: int = 0,
+    top_p: float = 1.0,
+    seed: int | None = 0,
+) -> NARResult:
+    """`generate_nar` that also keeps each stage's distribution, for `Codec.decode_expected`.
+    The distributions are the plain softmax (temperature 1): the model's own estimate, which
+    the expected latent needs; the sampling arguments only choose the codes that condition
+    the next stages."""
+    return _run_nar(
+        model, phonemes, prompt_codes, first_codebook, temperature, top_k, top_p, seed, True
+    )
+
+
+def _run_nar(
+    model, phonemes, prompt_codes, first_codebook, temperature, top_k, top_p, seed, keep_probs: bool
+) -> NARResult:
     was_training = model.training
     model.eval()
     try:
         return _generate_nar(
-            model, phonemes, prompt_codes, first_codebook, temperature, top_k, top_p, seed
+            model,
+            phonemes,
+            prompt_codes,
+            first_codebook,
+            temperature,
+            top_k,
+            top_p,
+            seed,
+            keep_probs,
         )
     finally:
         model.train(was_training)
@@ -294,7 +343,8 @@ def _generate_nar(
     top_k: int,
     top_p: float,
     seed: int | None,
-) -> list[Tensor]:
+    keep_probs: bool,
+) -> NARResult:
     c = model.config
     Q, K = c.n_codebooks, c.codebook_size
     device = model.heads.device
@@ -319,8 +369,14 @@ def _generate_nar(
         target[i, 0, : len(fc)] = fc.to(device)
     prompt_lens = torch.tensor([pc.shape[1] for pc in prompt_codes], device=device)
     target_lens = torch.tensor([len(f) for f in first_codebook], device=device)
+    probs = None
+    if keep_probs:  # [B, Q, T, K]; row 0 one-hot of the given first codebook
+        probs = torch.zeros(B, Q, T, K, device=device)
+        probs[:, 0].scatter_(-1, target[:, 0].clamp(max=K - 1)[..., None], 1.0)
     for stage in range(1, Q):
         logits = model(phon, phon_lens, prompt, prompt_lens, target, target_lens, stage).logits
+        if probs is not None:
+            probs[:, stage] = torch.softmax(logits.float(), dim=-1)
         flat = logits.reshape(B * T, K)
         if temperature == 0:
             pick = greedy(flat)
@@ -328,4 +384,8 @@ def _generate_nar(
             flat = top_p_filter(top_k_filter(apply_temperature(flat, temperature), top_k), top_p)
             pick = sample_categorical(flat, gen)
         target[:, stage] = pick.view(B, T)
-    return [target[i, :, : len(f)].clone() for i, f in enumerate(first_codebook)]
+    lens = [len(f) for f in first_codebook]
+    return NARResult(
+        codes=[target[i, :, :n].clone() for i, n in enumerate(lens)],
+        probs=[] if probs is None else [probs[i, :, :n].clone() for i, n in enumerate(lens)],
+    )

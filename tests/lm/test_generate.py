@@ -165,3 +165,22 @@ def test_bfloat16_models_generate(ar_config, nar_config):
     out = generate_ar(ar, phonemes, prompts, SamplingSettings(top_k=5, max_frames=8))
     full = generate_nar(nar, phonemes, prompts, out.codes)
     assert [f.shape for f in full] == [(Q, len(c)) for c in out.codes]
+
+
+def test_nar_distributions_keep_the_codes_and_give_each_stage_a_softmax(nar_config):
+    from echovox.lm.generate import generate_nar_distributions
+
+    model = NARModel(nar_config)
+    phonemes, prompts = _items()
+    first = [torch.randint(0, K, (n,)) for n in (7, 3, 12)]
+    out = generate_nar_distributions(model, phonemes, prompts, first)
+    codes = generate_nar(model, phonemes, prompts, first)
+    for c, got, p, f in zip(codes, out.codes, out.probs, first):
+        assert torch.equal(got, c)
+        assert p.shape == (Q, len(f), K)
+        assert torch.equal(p[0], torch.nn.functional.one_hot(f, K).float())
+        assert torch.allclose(p.sum(-1), torch.ones(Q, len(f)))
+        # greedy picks are each stage's most likely code
+        assert torch.equal(p[1:].argmax(-1), c[1:])
+    alone = generate_nar_distributions(model, phonemes[2:], prompts[2:], first[2:])
+    assert torch.allclose(alone.probs[0], out.probs[2], atol=1e-5)
