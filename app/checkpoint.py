@@ -78,6 +78,15 @@ class TextConfig:
     pack_sentences: bool = True
 
 
+NAR_DECODINGS = {
+    # the NAR's picked codes (argmax at nar_temperature 0), decoded like any tokens
+    "codes": "decode the NAR's picked codes",
+    # each residual codebook's expected vector under the NAR's softmax (Codec.decode_expected):
+    # a NAR unsure of a residual then adds about its mean instead of a confidently wrong one
+    "expected": "decode the expected latent under the NAR's distributions",
+}
+
+
 @dataclass
 class ModelDirConfig:
     """The parsed config.json of a model directory (component configs kept as dicts so this
@@ -91,8 +100,16 @@ class ModelDirConfig:
     prompt: PromptConfig = field(default_factory=PromptConfig)
     sampling: dict[str, Any] = field(default_factory=dict)
     nar_temperature: float = 0.0
+    # how the NAR's codebooks 2..Q reach the decoder (see NAR_DECODINGS)
+    nar_decoding: str = "codes"
     name: str = "echovox"
     echovox_version: str = ""
+
+    def __post_init__(self) -> None:
+        if self.nar_decoding not in NAR_DECODINGS:
+            raise ValueError(
+                f"nar_decoding must be one of {sorted(NAR_DECODINGS)}, not {self.nar_decoding!r}"
+            )
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
@@ -177,6 +194,7 @@ def save_model_dir(
     prompt: PromptConfig | None = None,
     sampling=None,
     nar_temperature: float = 0.0,
+    nar_decoding: str = "codes",
     name: str = "echovox",
     card_notes: str = "",
     weights_dtype: str = "float32",
@@ -192,7 +210,7 @@ def save_model_dir(
     from echovox import __version__
     from echovox.lm.generate import SamplingSettings
 
-    check_components(codec, ar, nar, symbols)
+    check_components(codec, ar, nar, symbols, nar_decoding=nar_decoding)
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     codec_type, codec_cfg = _codec_config(codec)
@@ -205,6 +223,7 @@ def save_model_dir(
         prompt=prompt or PromptConfig(),
         sampling=dataclasses.asdict(sampling or SamplingSettings()),
         nar_temperature=nar_temperature,
+        nar_decoding=nar_decoding,
         name=name,
         echovox_version=__version__,
     )
@@ -222,8 +241,16 @@ def save_model_dir(
     return directory
 
 
-def check_components(codec, ar, nar, symbols, where: str = "model") -> None:
-    """The LM must speak the codec's codes and the symbol table's phonemes."""
+def check_components(
+    codec, ar, nar, symbols, where: str = "model", nar_decoding: str = "codes"
+) -> None:
+    """The LM must speak the codec's codes and the symbol table's phonemes; expected NAR
+    decoding needs a codec that exposes its codebooks."""
+    if nar_decoding == "expected":
+        try:
+            codec.codebook_vectors()
+        except NotImplementedError as err:
+            raise CheckpointError(f"{where}: nar_decoding 'expected': {err}") from err
     for part, c in (("AR", ar.config), ("NAR", nar.config)):
         if part == "NAR" and c.n_codebooks != codec.n_codebooks:
             raise CheckpointError(
@@ -272,7 +299,7 @@ def load_model_dir(directory: str | Path) -> LoadedModel:
         nar = NARModel(NARConfig.from_dict(cfg.nar))
     except (ConfigError, TypeError) as err:
         raise CheckpointError(f"{cfg_path}: bad AR/NAR config: {err}") from err
-    check_components(codec, ar, nar, symbols, where=str(cfg_path))
+    check_components(codec, ar, nar, symbols, str(cfg_path), cfg.nar_decoding)
     _load(codec, directory / CODEC_WEIGHTS)
     _load(ar, directory / AR_WEIGHTS)
     _load(nar, directory / NAR_WEIGHTS)
@@ -425,11 +452,14 @@ def assemble_model_dir(
     notes: str = "",
     weights_dtype: str = "float32",
     sampling: dict[str, Any] | None = None,
+    nar_decoding: str = "codes",
 ) -> Path:
     """Build a model directory from a codec checkpoint dir and AR/NAR checkpoints.
 
     sampling: SamplingSettings fields that replace the defaults stored with the model (e.g.
     a frame budget per phoneme that suits the codec's frame rate).
+    nar_decoding: "codes" or "expected" (NAR_DECODINGS); "expected" needs a codec that
+    exposes its codebooks (Codec.decode_expected).
 
     symbols: the symbol table the LM was trained with (default: the symbols.json saved in the
     AR/NAR export directories, else the built-in table)."""
@@ -441,6 +471,10 @@ def assemble_model_dir(
         settings = SamplingSettings(**(sampling or {}))
     except (TypeError, ValueError) as err:
         raise CheckpointError(f"bad sampling settings {sampling}: {err}") from err
+    if nar_decoding not in NAR_DECODINGS:
+        raise CheckpointError(
+            f"nar_decoding must be one of {sorted(NAR_DECODINGS)}, not {nar_decoding!r}"
+        )
     codec_model = Codec.from_pretrained(codec, device="cpu")
     ar_model = load_lm_checkpoint(ar, "ar")
     nar_model = load_lm_checkpoint(nar, "nar")
@@ -471,4 +505,5 @@ def assemble_model_dir(
         card_notes=notes,
         weights_dtype=weights_dtype,
         sampling=settings,
+        nar_decoding=nar_decoding,
     )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Literal
 
 
 def _fail(command: str, err: Exception) -> None:
@@ -176,6 +177,7 @@ def assemble_model(
     language: str = "en-us",
     prompt_seconds: float = 3.0,
     name: str = "echovox",
+    nar_decoding: Literal["codes", "expected"] = "codes",
 ):
     """Assemble a model directory (loaded by `synthesize --model` and `demo`) from checkpoints.
 
@@ -189,6 +191,9 @@ def assemble_model(
         language: the text front end's espeak-ng language.
         prompt_seconds: the prompt length the model was trained for.
         name: the model's name in its model card.
+        nar_decoding: "codes" decodes the NAR's picked codes; "expected" decodes each residual
+            codebook's expected vector under the NAR's softmax, which never adds a confidently
+            wrong residual (see app/README.md).
     """
     from echovox.checkpoint import CheckpointError
 
@@ -206,6 +211,7 @@ def assemble_model(
             language=language,
             prompt_seconds=prompt_seconds,
             name=name,
+            nar_decoding=nar_decoding,
         )
     except (CheckpointError, ValueError, FileNotFoundError) as err:
         _fail("assemble_model", err)

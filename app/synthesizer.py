@@ -137,9 +137,9 @@ class Synthesizer:
         if path is None:
             if not (EMBEDDED_MODEL_DIR / "config.json").is_file():
                 raise CheckpointError(
-                    "the embedded default model is not in this install yet (it will live in "
-                    f"{EMBEDDED_MODEL_DIR}); pass a model directory, e.g. "
-                    "Synthesizer.from_pretrained('path/to/model'), or build one with "
+                    "the embedded default model is not in this install (it ships in "
+                    f"{EMBEDDED_MODEL_DIR}: is the checkout partial?); pass a model directory, "
+                    "e.g. Synthesizer.from_pretrained('path/to/model'), or build one with "
                     "`echovox assemble_model`"
                 )
             path = EMBEDDED_MODEL_DIR
@@ -398,7 +398,7 @@ class Synthesizer:
         """One batch: AR then NAR then codec. Returns ([S_i] waveforms, stop reasons)."""
         import torch
 
-        from echovox.lm.generate import generate_ar, generate_nar
+        from echovox.lm.generate import generate_ar, generate_nar, generate_nar_distributions
 
         sep = self.frontend.symbols.id("_")
         phonemes, n_prompt = [], []
@@ -433,29 +433,29 @@ class Synthesizer:
             half_weights=self.half_weights,
         )
         first = [c if len(c) else torch.zeros(1, dtype=torch.long) for c in ar_out.codes]
-        codes = generate_nar(
-            self.nar,
-            phonemes,
-            prompt_codes,
-            first,
-            temperature=self.config.nar_temperature,
-            seed=settings.seed,
-        )
-        wavs = [self._decode(c) for c in codes]
+        nar_args = (self.nar, phonemes, prompt_codes, first)
+        nar_kwargs = dict(temperature=self.config.nar_temperature, seed=settings.seed)
+        if self.config.nar_decoding == "expected":
+            probs = generate_nar_distributions(*nar_args, **nar_kwargs).probs
+            wavs = [self._decode(p, expected=True) for p in probs]
+        else:
+            wavs = [self._decode(c) for c in generate_nar(*nar_args, **nar_kwargs)]
         return wavs, ar_out.stop_reasons
 
-    def _decode(self, codes) -> np.ndarray:
-        """[Q, T] -> [S] float32. On CUDA the decoder convolutions run in float16 under
-        autocast; the codebook lookup stays float32 (autocast leaves embedding gathers alone)
-        and the output is cast back, so only the decoder's arithmetic loses precision."""
+    def _decode(self, codes, expected: bool = False) -> np.ndarray:
+        """[Q, T] codes, or [Q, T, K] distributions with expected=True (Codec.decode_expected)
+        -> [S] float32. On CUDA the decoder convolutions run in float16 under autocast; the
+        codebook lookup stays float32 (autocast leaves embedding gathers alone) and the
+        output is cast back, so only the decoder's arithmetic loses precision."""
+        import contextlib
+
         import torch
 
         codes = codes[None].to(self.device)
-        if self.device.startswith("cuda"):
-            with torch.autocast("cuda", dtype=torch.float16):
-                wav = self.codec.decode(codes)
-        else:
-            wav = self.codec.decode(codes)
+        decode = self.codec.decode_expected if expected else self.codec.decode
+        cuda = self.device.startswith("cuda")
+        with torch.autocast("cuda", dtype=torch.float16) if cuda else contextlib.nullcontext():
+            wav = decode(codes)
         wav = wav[0, 0].float().cpu().numpy()
         return np.clip(np.nan_to_num(wav), -1.0, 1.0).astype(np.float32)
 

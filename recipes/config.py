@@ -149,6 +149,7 @@ class ModelDirConfig:
     weights_dtype: str = "float32"  # float16 halves the size
     prompt_seconds: float = 3.0
     sampling: dict = field(default_factory=dict)  # SamplingSettings fields stored as defaults
+    nar_decoding: str = "codes"  # or "expected" (echovox.app.checkpoint.NAR_DECODINGS)
 
 
 @dataclass

@@ -152,6 +152,7 @@ def stage_assemble(cfg, force: bool = False) -> StageReport:
         name=cfg.model.name,
         weights_dtype=cfg.model.weights_dtype,
         sampling=cfg.model.sampling,
+        nar_decoding=cfg.model.nar_decoding,
     )
     size = sum(p.stat().st_size for p in out.iterdir() if p.is_file())
     report.counts["bytes"] = size

@@ -256,3 +256,42 @@ def test_assemble_stores_sampling_defaults(tmp_path, tiny_model_dir):
         assemble_model_dir(tmp_path / "bad", sampling={"temperature": -1}, **kw)
     with pytest.raises(CheckpointError, match="sampling"):
         assemble_model_dir(tmp_path / "bad", sampling={"no_such_field": 1}, **kw)
+
+
+def test_nar_decoding_is_stored_and_checked(tmp_path, tiny_model_dir):
+    assert load_model_dir(tiny_model_dir).config.nar_decoding == "codes"  # the default
+    loaded = load_model_dir(tiny_model_dir)
+    codec_dir = loaded.codec.save_pretrained(tmp_path / "codec")
+    lms = _lm_layouts(tmp_path, loaded)
+    kw = dict(codec=codec_dir, ar=lms["ar"][0], nar=lms["nar"][0])
+    out = assemble_model_dir(tmp_path / "m", nar_decoding="expected", **kw)
+    assert load_model_dir(out).config.nar_decoding == "expected"
+    with pytest.raises(CheckpointError, match="nar_decoding"):
+        assemble_model_dir(tmp_path / "bad", nar_decoding="soft", **kw)
+    cfg = json.loads((out / "config.json").read_text())
+    cfg["nar_decoding"] = "soft"
+    (out / "config.json").write_text(json.dumps(cfg))
+    with pytest.raises(CheckpointError, match="nar_decoding must be one of"):
+        load_model_dir(out)
+
+
+def test_expected_nar_decoding_needs_a_codec_that_exposes_its_codebooks(tiny_model_dir):
+    from echovox.codec import Codec
+
+    class Opaque(Codec):  # a codec with only the required methods
+        n_codebooks, codebook_size = 4, 16
+
+        def _encode_frames(self, wav, n_q):
+            raise AssertionError
+
+        def decode(self, codes):
+            raise AssertionError
+
+        def save_pretrained(self, directory):
+            raise AssertionError
+
+    loaded = load_model_dir(tiny_model_dir)
+    with pytest.raises(CheckpointError, match="does not expose its codebooks"):
+        ck.check_components(
+            Opaque(), loaded.ar, loaded.nar, loaded.symbols, nar_decoding="expected"
+        )

@@ -259,3 +259,39 @@ def test_batches_group_chunks_of_similar_length(synth, prompt_wav, monkeypatch):
     assert flat == sorted(flat) and [len(b) for b in seen] == [2, 2]
     # the output is still in the text's order
     assert audio.chunks[0].startswith("A much longer")
+
+
+def test_expected_nar_decoding(tmp_path, prompt_wav):
+    """nar_decoding "expected" decodes the mean residual vectors under the NAR's softmax: with
+    an unsure (random) NAR it differs from decoding the picked codes, and once the NAR is
+    certain (its heads scaled up until each softmax is one-hot) the two are the same."""
+    import dataclasses
+
+    import torch
+    from app_helpers import build_tiny_model
+
+    from echovox.app.synthesizer import Synthesizer
+
+    tts = Synthesizer.from_pretrained(
+        build_tiny_model(tmp_path / "m", nar_decoding="expected"), device="cpu"
+    )
+    assert tts.config.nar_decoding == "expected"
+    codes_cfg = dataclasses.replace(tts.config, nar_decoding="codes")
+
+    def both():
+        out = {}
+        for name, cfg in (("expected", tts.config), ("codes", codes_cfg)):
+            keep, tts.config = tts.config, cfg
+            try:
+                out[name] = tts.clone("Expected decoding.", prompt_wav, PROMPT_TEXT).waveform
+            finally:
+                tts.config = keep
+        return out["expected"], out["codes"]
+
+    expected, codes = both()
+    assert np.isfinite(expected).all() and len(expected) == len(codes)
+    assert not np.allclose(expected, codes, atol=1e-3)
+    with torch.no_grad():
+        tts.nar.heads.mul_(1e6)
+    expected, codes = both()
+    np.testing.assert_allclose(expected, codes, atol=1e-5)
