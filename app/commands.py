@@ -305,6 +305,7 @@ def eval_run(
     threads: int | None = None,
     limit: int | None = None,
     codec_resynthesis: bool = True,
+    teacher_forced: bool = True,
 ):
     """Synthesise a test list and score it against its ground truth: WER, SIM-o, speaker-ID
     accuracy, duration ratio, RTF. Writes OUTPUT/results.json, OUTPUT/results.md and
@@ -326,6 +327,10 @@ def eval_run(
         limit: only the first N items of the list.
         codec_resynthesis: also score every reference passed through the model's codec alone,
             the ceiling the codec sets on WER, SIM-o and speaker-ID (OUTPUT/resynthesis/).
+        teacher_forced: also score every cross-sentence reference's own first codebook with
+            codebooks 2..Q filled in by the NAR: what a perfect AR would give, so the gap to
+            the output is the AR's and the gap to the codec resynthesis is the NAR's
+            (OUTPUT/teacher_forced/).
     """
     from echovox.checkpoint import CheckpointError
 
@@ -348,6 +353,7 @@ def eval_run(
         device=device,
         limit=limit,
         codec_resynthesis=codec_resynthesis,
+        teacher_forced=teacher_forced,
     )
     try:
         run = run_evaluation(test_list, output, opts)

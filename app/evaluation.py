@@ -637,7 +637,10 @@ class RunOptions:
     or wavlm with a WavLMForXVector path; seed: the sampling seed (batch b gets seed + b);
     batch_size: items per clone_many call; limit: only the first N items; codec_resynthesis:
     also score each reference passed through the model's codec alone (the ceiling the codec
-    sets on any clone)."""
+    sets on any clone); teacher_forced: also score each cross-sentence reference's own first
+    codebook completed by the NAR (Synthesizer.complete_first_codebook: the clone a perfect
+    AR would give), so a gap to the output is the AR's and a gap to the codec resynthesis is
+    the NAR's."""
 
     model: str | None = None
     ground_truth_only: bool = False
@@ -651,6 +654,7 @@ class RunOptions:
     language: str = "en-us"
     limit: int | None = None
     codec_resynthesis: bool = True
+    teacher_forced: bool = True
 
 
 @dataclass
@@ -854,6 +858,21 @@ def run_evaluation(
         save_audio(path, wav, ASR_SR)
         return {"audio": str(path), **score_speech(it, path, wav, wav, prompt_emb)}
 
+    def score_teacher_forced(
+        it: EvalItem, ref: np.ndarray, prompt_emb: np.ndarray | None
+    ) -> dict[str, Any]:
+        """The reference's first codebook completed by the NAR, scored like an output."""
+        path = out / "teacher_forced" / f"{_safe(it.id)}.wav"
+        try:
+            wav = tts.complete_first_codebook(
+                ref, ASR_SR, it.target_text, str(it.prompt_audio), it.prompt_text
+            )
+        except (AudioError, ValueError) as err:  # TextError is a ValueError
+            return {"error": f"{type(err).__name__}: {err}"}
+        wav = resample(wav, tts.sample_rate, ASR_SR)[: len(ref)]
+        save_audio(path, wav, ASR_SR)
+        return {"audio": str(path), **score_speech(it, path, wav, wav, prompt_emb)}
+
     records: list[dict[str, Any]] = []
     bar = tqdm(
         total=len(items), desc="score", unit="item", file=sys.stderr, disable=not show_progress
@@ -874,6 +893,7 @@ def run_evaluation(
             "output": None,
             "ground_truth": None,
             "resynthesis": None,
+            "teacher_forced": None,
         }
         prompt_wav = prompt_emb = None
         try:
@@ -903,6 +923,9 @@ def run_evaluation(
             rec["ground_truth"] = gt
             if tts is not None and opts.codec_resynthesis and "seconds" in gt:
                 rec["resynthesis"] = score_resynthesis(it, ref, prompt_emb)
+            # continuation references start with the prompt itself: cross-sentence only
+            if tts is not None and opts.teacher_forced and "seconds" in gt and it.mode == "cross":
+                rec["teacher_forced"] = score_teacher_forced(it, ref, prompt_emb)
         o = outcomes.get(it.id)
         if o is not None and o.audio is None:
             rec["status"], rec["error"] = "failed", o.error
@@ -939,12 +962,12 @@ def run_evaluation(
         if gt is not None and str(it.reference_audio) in embeddings:
             e = embeddings[str(it.reference_audio)]
             gt["speaker_id"] = _sid_json(centroids.identify(e, it.speaker, leave_out=e))
-        for part in (rec["output"], rec["resynthesis"]):
+        for part in (rec["output"], rec["resynthesis"], rec["teacher_forced"]):
             if part is not None and "audio" in part:
                 e = embeddings.get(part["audio"])
                 sid = None if e is None else centroids.identify(e, it.speaker)
                 part["speaker_id"] = _sid_json(sid)
-        for part in (rec["output"], gt, rec["resynthesis"]):
+        for part in (rec["output"], gt, rec["resynthesis"], rec["teacher_forced"]):
             if part is not None and isinstance(part.get("wer"), WordErrors):
                 part["wer"] = part["wer"].to_json()
 
@@ -1024,13 +1047,17 @@ def aggregate(records: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         "sim": mean(r["ground_truth"].get("sim") for r in gts),
         "speaker_id_accuracy": accuracy(r["ground_truth"] for r in gts),
     }
-    rs = [r for r in records if r.get("resynthesis") and "wer" in r["resynthesis"]]
-    resynthesis = {
-        "n": len(rs),
-        "wer": corpus_wer(errs(r["resynthesis"]) for r in rs),
-        "sim_o": mean(r["resynthesis"]["sim_o"] for r in rs),
-        "speaker_id_accuracy": accuracy(r["resynthesis"] for r in rs),
-    }
+
+    def scored(key: str) -> dict[str, Any]:
+        """WER, SIM-o and speaker-ID of the items' `key` part (resynthesis, teacher_forced)."""
+        parts = [r[key] for r in records if r.get(key) and "wer" in r[key]]
+        return {
+            "n": len(parts),
+            "wer": corpus_wer(errs(p) for p in parts),
+            "sim_o": mean(p["sim_o"] for p in parts),
+            "speaker_id_accuracy": accuracy(parts),
+        }
+
     gt_ids = {r["id"] for r in gts}
     paired = [r for r in outs if r["id"] in gt_ids]
     wer_o = corpus_wer(errs(r["output"]) for r in paired)
@@ -1041,7 +1068,8 @@ def aggregate(records: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         "n_items": len(records),
         "n_failed": sum(r["status"] == "failed" for r in records),
         "output": output,
-        "resynthesis": resynthesis,
+        "resynthesis": scored("resynthesis"),
+        "teacher_forced": scored("teacher_forced"),
         "ground_truth": truth,
         "n_paired": len(paired),
         "wer_ratio": wer_o / wer_g if wer_o is not None and wer_g else None,
@@ -1057,7 +1085,9 @@ TARGETS = {"wer_ratio": 1.5, "sim_o": 0.80, "speaker_id": 0.80, "rtf": 0.3}
 
 def format_markdown(results: Mapping[str, Any]) -> str:
     """results.md: a header and, per group (all, then each mode when there are two), a table
-    metric | output | ground truth | ratio / target."""
+    metric | output | [true q1 + NAR] | [codec resynthesis] | ground truth | ratio / target,
+    the bracketed columns where the run scored them. Left to right each column removes one
+    stage's error: the AR's, then the NAR's, then the codec's."""
     asr = results["asr"]["backend"]
     enc = results["speaker_encoder"]["backend"]
     lines = [
@@ -1069,40 +1099,63 @@ def format_markdown(results: Mapping[str, Any]) -> str:
     ]
     for name, agg in results["aggregate"].items():
         o, g = agg["output"], agg["ground_truth"]
+        # true q1 + NAR: the reference's first codebook completed by the NAR (a perfect AR);
         # codec resynthesis: the references through the codec alone, the ceiling on a clone
-        c = agg.get("resynthesis") or {"n": 0}
-        has_c = c["n"] > 0
+        extra = [
+            (title, agg[key])
+            for key, title in (
+                ("teacher_forced", "true q1 + NAR"),
+                ("resynthesis", "codec resynthesis"),
+            )
+            if (agg.get(key) or {"n": 0})["n"] > 0
+        ]
 
-        def row(
-            metric: str, out: str, resyn: str, truth: str, target: str, has_c: bool = has_c
-        ) -> str:
-            cells = [metric, out, *([resyn] if has_c else []), truth, target]
+        def row(metric: str, out: str, each, truth: str, target: str, extra=extra) -> str:
+            """each: the extra columns' cell from their aggregate (a function), or one text."""
+            cells = [
+                metric,
+                out,
+                *(each(e) if callable(each) else each for _, e in extra),
+                truth,
+                target,
+            ]
             return "|" + "|".join(f" {cell} " if cell else " " for cell in cells) + "|"
 
         lines += [
             "",
             f"## {name}: {agg['n_items']} items, {agg['n_failed']} failed",
             "",
-            row("metric", "output", "codec resynthesis", "ground truth", "ratio / target"),
-            row("---", "---", "---", "---", "---").replace(" ", ""),
+            "|"
+            + "|".join(
+                f" {c} "
+                for c in [
+                    "metric",
+                    "output",
+                    *(t for t, _ in extra),
+                    "ground truth",
+                    "ratio / target",
+                ]
+            )
+            + "|",
+            "|" + "|".join(["---"] * (4 + len(extra))) + "|",
             row(
                 f"WER % ({asr})",
                 _pct(o["wer"]),
-                _pct(c.get("wer")),
+                lambda e: _pct(e.get("wer")),
                 _pct(g["wer"]),
                 f"{_num(agg['wer_ratio'], 2, 'x')} (target <= {TARGETS['wer_ratio']:.1f}x)",
             ),
             row(
                 f"SIM-o ({enc})",
                 _num(o["sim_o"], 3),
-                _num(c.get("sim_o"), 3),
+                lambda e: _num(e.get("sim_o"), 3),
                 _num(g["sim"], 3),
                 f"{_num(agg['sim_ratio'], 2, 'x')} (target SIM-o >= {TARGETS['sim_o']:.2f})",
             ),
             row(
                 "speaker-ID accuracy %",
                 _pct(o["speaker_id_accuracy"]),
-                _pct(c.get("speaker_id_accuracy")),
+                lambda e: _pct(e.get("speaker_id_accuracy")),
                 _pct(g["speaker_id_accuracy"]),
                 f"target >= {100 * TARGETS['speaker_id']:.0f}",
             ),
@@ -1120,7 +1173,7 @@ def format_markdown(results: Mapping[str, Any]) -> str:
                 "",
                 f"target <= {TARGETS['rtf']:.1f}",
             ),
-            row("items scored", str(o["n"]), str(c["n"]), str(g["n"]), ""),
+            row("items scored", str(o["n"]), lambda e: str(e["n"]), str(g["n"]), ""),
             row("items failed", str(agg["n_failed"]), "", "", "0"),
         ]
     failed = [r for r in results["items"] if r["status"] == "failed"]

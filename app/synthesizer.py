@@ -178,6 +178,44 @@ class Synthesizer:
             codes = self.codec.encode(torch.from_numpy(x)[None, None], n_q=n_q)
         return self._decode(codes[0])[: len(x)]
 
+    def complete_first_codebook(
+        self,
+        wav: np.ndarray,
+        sample_rate: int,
+        text: str,
+        prompt: PromptInput | VoicePrompt,
+        prompt_text: str | None = None,
+    ) -> np.ndarray:
+        """A recording of `text` encoded, all but its first codebook dropped, codebooks 2..Q
+        filled in again by the NAR from `prompt` and `text`, and decoded the model's way
+        (nar_decoding), at self.sample_rate: the clone a perfect AR would give. Beside the
+        model's output and the codec resynthesis, `echovox eval` scores it to tell the voice
+        the AR loses from the voice the NAR loses. Raises AudioError / TextError like clone."""
+        import torch
+
+        from echovox.audio import resample, to_mono
+
+        mono = to_mono(np.asarray(wav, dtype=np.float32))
+        if mono.size == 0 or not np.isfinite(mono).all():
+            raise AudioError("complete_first_codebook needs non-empty, finite audio")
+        with self._lock:
+            vp = self.prepare_prompt(prompt, prompt_text)
+            try:
+                ids = self.frontend.ids(text)
+            except ValueError as err:
+                raise TextError(str(err)) from err
+            phonemes, _ = self._phoneme_sequences([vp], [ids])
+            x = resample(mono, sample_rate, self.sample_rate)
+            with torch.inference_mode():
+                first = self.codec.encode(torch.from_numpy(x)[None, None], n_q=1)[0, 0].cpu()
+            if vp.codes.shape[1] + len(first) > self.nar.config.max_frames:
+                raise AudioError(
+                    f"{len(x) / self.sample_rate:.1f} s of recording and the prompt exceed "
+                    f"the NAR's {self.nar.config.max_frames} frames"
+                )
+            wav_out = self._complete([vp], phonemes, [first], self.settings.seed)[0]
+        return wav_out[: len(x)]
+
     # ------------------------------------------------------------------------- prompts
     def prepare_prompt(
         self,
@@ -398,20 +436,9 @@ class Synthesizer:
         """One batch: AR then NAR then codec. Returns ([S_i] waveforms, stop reasons)."""
         import torch
 
-        from echovox.lm.generate import generate_ar, generate_nar, generate_nar_distributions
+        from echovox.lm.generate import generate_ar
 
-        sep = self.frontend.symbols.id("_")
-        phonemes, n_prompt = [], []
-        for p, ids in zip(prompts, chunk_ids):
-            seq = [*p.phoneme_ids, sep, *ids]
-            if len(seq) > self._phoneme_budget():
-                raise TextError(
-                    f"a sentence is too long for this model: {len(ids)} phonemes plus "
-                    f"{len(p.phoneme_ids)} of the prompt exceed {self._phoneme_budget()}; "
-                    "split it with punctuation"
-                )
-            phonemes.append(torch.tensor(seq, dtype=torch.long))
-            n_prompt.append(len(p.phoneme_ids) + 1)
+        phonemes, n_prompt = self._phoneme_sequences(prompts, chunk_ids)
         prompt_codes = [p.codes for p in prompts]
         # the NAR sees prompt + target frames in one position table: cap the AR to fit it
         room = min(self.ar.config.max_frames, self.nar.config.max_frames) - max(
@@ -433,14 +460,37 @@ class Synthesizer:
             half_weights=self.half_weights,
         )
         first = [c if len(c) else torch.zeros(1, dtype=torch.long) for c in ar_out.codes]
-        nar_args = (self.nar, phonemes, prompt_codes, first)
-        nar_kwargs = dict(temperature=self.config.nar_temperature, seed=settings.seed)
+        return self._complete(prompts, phonemes, first, settings.seed), ar_out.stop_reasons
+
+    def _phoneme_sequences(self, prompts: list[VoicePrompt], chunk_ids: list[list[int]]):
+        """Per item [prompt phonemes, "_", chunk phonemes] and the prompt part's length."""
+        import torch
+
+        sep = self.frontend.symbols.id("_")
+        phonemes, n_prompt = [], []
+        for p, ids in zip(prompts, chunk_ids):
+            seq = [*p.phoneme_ids, sep, *ids]
+            if len(seq) > self._phoneme_budget():
+                raise TextError(
+                    f"a sentence is too long for this model: {len(ids)} phonemes plus "
+                    f"{len(p.phoneme_ids)} of the prompt exceed {self._phoneme_budget()}; "
+                    "split it with punctuation"
+                )
+            phonemes.append(torch.tensor(seq, dtype=torch.long))
+            n_prompt.append(len(p.phoneme_ids) + 1)
+        return phonemes, n_prompt
+
+    def _complete(self, prompts, phonemes, first, seed) -> list[np.ndarray]:
+        """NAR then codec: first codebooks (per item [T_i]) -> waveforms, per nar_decoding;
+        phonemes: per item, from _phoneme_sequences."""
+        from echovox.lm.generate import generate_nar, generate_nar_distributions
+
+        nar_args = (self.nar, phonemes, [p.codes for p in prompts], first)
+        nar_kwargs = dict(temperature=self.config.nar_temperature, seed=seed)
         if self.config.nar_decoding == "expected":
             probs = generate_nar_distributions(*nar_args, **nar_kwargs).probs
-            wavs = [self._decode(p, expected=True) for p in probs]
-        else:
-            wavs = [self._decode(c) for c in generate_nar(*nar_args, **nar_kwargs)]
-        return wavs, ar_out.stop_reasons
+            return [self._decode(p, expected=True) for p in probs]
+        return [self._decode(c) for c in generate_nar(*nar_args, **nar_kwargs)]
 
     def _decode(self, codes, expected: bool = False) -> np.ndarray:
         """[Q, T] codes, or [Q, T, K] distributions with expected=True (Codec.decode_expected)

@@ -485,7 +485,19 @@ def run_list(librispeech_tree, tmp_path_factory):
     return write_test_list(out / "three.jsonl", keep)
 
 
-def test_run_scores_outputs_against_ground_truth(synth, run_list, tiny_wavlm, tmp_path, one_thread):
+def test_run_scores_outputs_against_ground_truth(
+    synth, run_list, tiny_wavlm, tmp_path, one_thread, monkeypatch
+):
+    # the tiny model's NAR table (1200 frames at 250 frames/s) cannot hold a 3 s prompt and a
+    # 4.5 s reference, so the first-codebook completion (tested in test_synthesizer) is stood
+    # in for by the codec round trip here, where the run's handling of it is under test
+    calls = []
+
+    def complete(wav, sr, text, prompt, prompt_text):
+        calls.append((text, prompt, prompt_text))
+        return synth.resynthesize(wav, sr)
+
+    monkeypatch.setattr(synth, "complete_first_codebook", complete)
     opts = RunOptions(speaker_encoder="wavlm", speaker_model=str(tiny_wavlm), seed=5, device="cpu")
     run = run_evaluation(run_list, tmp_path / "run", opts, synthesizer=synth, show_progress=False)
     res = json.loads(run.json_path.read_text())
@@ -516,23 +528,38 @@ def test_run_scores_outputs_against_ground_truth(synth, run_list, tiny_wavlm, tm
     assert rs["wer"]["n_ref"] == gt["wer"]["n_ref"] and -1.0 <= rs["sim_o"] <= 1.0
     assert isinstance(rs["speaker_id"]["correct"], bool)
     assert failed["resynthesis"] is None  # no reference recording, nothing to resynthesise
+    # the reference's own first codebook completed by the NAR, scored like an output
+    tf = cross["teacher_forced"]
+    tf_wav, tf_sr = sf.read(tf["audio"])
+    assert tf_sr == 16000 and 0 <= len(ref_wav) - len(tf_wav) <= 1
+    assert tf["audio"].endswith(f"teacher_forced/{cross['id']}.wav")
+    assert tf["wer"]["n_ref"] == gt["wer"]["n_ref"] and -1.0 <= tf["sim_o"] <= 1.0
+    assert isinstance(tf["speaker_id"]["correct"], bool)
+    assert failed["teacher_forced"] is None
+    assert calls == [(cross["target_text"], cross["prompt_audio"], cross["prompt_text"])]
 
     cont = next(r for r in res["items"] if r["mode"] == "continuation")
     # scored as prompt + output against the whole reference text
     assert cont["scored_text"] == f"{cont['prompt_text']} {cont['target_text']}"
     assert cont["ground_truth"]["wer"]["n_ref"] == len(cont["scored_text"].split())
+    assert cont["teacher_forced"] is None  # its reference starts with the prompt itself
 
     agg = res["aggregate"]["all"]
     assert agg["n_items"] == 3 and agg["n_failed"] == 1 and agg["output"]["n"] == 2
     assert agg["ground_truth"]["n"] == 2 and agg["n_paired"] == 2
     assert agg["output"]["wer"] is not None and agg["output"]["rtf"] > 0
     assert agg["resynthesis"]["n"] == 2 and agg["resynthesis"]["sim_o"] is not None
+    assert agg["teacher_forced"]["n"] == 1 and agg["teacher_forced"]["sim_o"] == tf["sim_o"]
     assert res["aggregate"]["cross"]["n_items"] == 2
 
     md = (tmp_path / "run" / "results.md").read_text()
     assert md == run.markdown
-    assert "| metric | output | codec resynthesis | ground truth | ratio / target |" in md
-    assert "| items scored | 2 | 2 | 2 | |" in md
+    header = (
+        "| metric | output | true q1 + NAR | codec resynthesis | ground truth | ratio / target |"
+    )
+    assert header in md and "|---|---|---|---|---|---|" in md
+    assert "| items scored | 2 | 1 | 2 | 2 | |" in md
+    assert "| duration ratio (output / reference) | " in md
     assert "## all: 3 items, 1 failed" in md and "## continuation: 1 items, 0 failed" in md
     assert "| items failed | 1 |" in md and "too_short (line 3): AudioError" in md
 
@@ -550,7 +577,9 @@ def test_run_ground_truth_only_from_the_cli(run_list, tmp_path, capsys, one_thre
     assert res["speaker_encoder"]["backend"] == "resemblyzer"
     assert all(r["status"] == "not_run" and r["output"] is None for r in res["items"])
     assert all(r["resynthesis"] is None for r in res["items"])  # no model, no codec
-    assert "codec resynthesis" not in printed
+    assert all(r["teacher_forced"] is None for r in res["items"])
+    assert "codec resynthesis" not in printed and "true q1" not in printed
+    assert "| metric | output | ground truth | ratio / target |" in printed
     agg = res["aggregate"]["all"]
     assert agg["n_failed"] == 0 and agg["ground_truth"]["n"] == 2
     assert agg["ground_truth"]["wer"] is not None and agg["ground_truth"]["sim"] > 0

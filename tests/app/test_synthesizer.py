@@ -295,3 +295,33 @@ def test_expected_nar_decoding(tmp_path, prompt_wav):
         tts.nar.heads.mul_(1e6)
     expected, codes = both()
     np.testing.assert_allclose(expected, codes, atol=1e-5)
+
+
+def test_complete_first_codebook_is_the_references_q1_through_the_nar(synth, prompt_wav):
+    """What a perfect AR would give: the recording's own first codebook, codebooks 2..Q from
+    the NAR (conditioned on the prompt and the text), decoded the model's way."""
+    import torch
+
+    from echovox.lm.generate import generate_nar
+
+    ref = voice(1.5, seed=3)
+    text = "The reference says this."
+    got = synth.complete_first_codebook(ref, SR, text, prompt_wav, PROMPT_TEXT)
+    assert got.dtype == np.float32 and len(got) == len(ref) and np.isfinite(got).all()
+
+    vp = synth.prepare_prompt(prompt_wav, PROMPT_TEXT)
+    sep = synth.frontend.symbols.id("_")
+    phonemes = torch.tensor([*vp.phoneme_ids, sep, *synth.frontend.ids(text)])
+    first = synth.codec.encode(torch.from_numpy(ref)[None, None], n_q=1)[0, 0]
+    codes = generate_nar(synth.nar, [phonemes], [vp.codes], [first], seed=synth.settings.seed)
+    want = synth._decode(codes[0])[: len(ref)]
+    np.testing.assert_allclose(got, want, atol=1e-5)
+
+
+def test_complete_first_codebook_rejects_bad_input(synth, prompt_wav):
+    with pytest.raises(AudioError, match="finite"):
+        synth.complete_first_codebook(np.full(800, np.nan, np.float32), SR, "Hi.", prompt_wav, "x")
+    with pytest.raises(AudioError, match="frames"):
+        synth.complete_first_codebook(voice(8.0), SR, "Hi.", prompt_wav, PROMPT_TEXT)
+    with pytest.raises(TextError):
+        synth.complete_first_codebook(voice(1.0), SR, "   ", prompt_wav, PROMPT_TEXT)
