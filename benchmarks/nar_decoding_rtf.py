@@ -1,0 +1,91 @@
+"""Synthesis time of the NAR decodings with the trained embedded model (echovox-tiny): the
+NAR's picked codes (`nar_decoding: codes`) against the expected codebook vectors under its
+softmax (`expected`, Codec.decode_expected), interleaved in one run so load changes hit both
+alike. Prints JSON.
+
+    .venv/bin/python benchmarks/nar_decoding_rtf.py [--repeats 3] [--threads 1] [--model DIR]
+
+`expected` keeps every NAR stage's softmax ([Q, T, K] per chunk) and decodes a weighted sum
+of codebook vectors instead of a lookup; this measures what that costs end to end. The AR
+output is the same for both (same seed), so the audio lengths match and RTF = synthesis
+seconds / seconds of audio compares like with like.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import time
+from pathlib import Path
+
+import torch
+
+from echovox.app.synthesizer import Synthesizer
+
+REPO = Path(__file__).resolve().parents[1]
+PROMPT = REPO / "app" / "assets" / "example_prompt.wav"
+TEXT = (
+    "The weather was calm when the boat left the harbour. Nobody expected the meeting to "
+    "last all afternoon. She put the letters on the table and walked out."
+)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--model", default=None, help="a model directory (default: the embedded)")
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+
+    tts = Synthesizer.from_pretrained(args.model, device="cpu")
+    prompt_text = (REPO / "app" / "assets" / "example_prompt.txt").read_text().strip()
+    vp = tts.prepare_prompt(str(PROMPT), prompt_text)
+    settings = tts.default_settings(seed=0)
+    configs = {m: dataclasses.replace(tts.config, nar_decoding=m) for m in ("codes", "expected")}
+    tts.clone("A short warm-up.", vp, settings=settings)
+
+    runs: dict[str, list[tuple[float, float]]] = {m: [] for m in configs}
+    shipped = tts.config
+    try:
+        for _ in range(args.repeats):
+            for mode, cfg in configs.items():  # interleaved: both see the same machine load
+                tts.config = cfg
+                t = time.perf_counter()
+                audio = tts.clone(TEXT, vp, settings=settings)
+                runs[mode].append((time.perf_counter() - t, audio.duration))
+    finally:
+        tts.config = shipped
+
+    def summary(rows: list[tuple[float, float]]) -> dict:
+        seconds, audio_s = min(rows)
+        return {
+            "seconds": round(seconds, 3),
+            "audio_s": round(audio_s, 3),
+            "rtf": round(seconds / audio_s, 3),
+        }
+
+    codes, expected = summary(runs["codes"]), summary(runs["expected"])
+    print(
+        json.dumps(
+            {
+                "benchmark": "nar_decoding_rtf",
+                "model": args.model or "echovox-tiny (embedded)",
+                "model_nar_decoding": shipped.nar_decoding,
+                "text_chars": len(TEXT),
+                "repeats": args.repeats,
+                "torch_threads": torch.get_num_threads(),
+                "load_average_1min": round(os.getloadavg()[0], 2),
+                "codes": codes,
+                "expected": expected,
+                "time_ratio_expected_over_codes": round(expected["seconds"] / codes["seconds"], 3),
+            },
+            indent=2,
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()
