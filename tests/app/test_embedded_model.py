@@ -54,3 +54,23 @@ def test_same_seed_same_audio(tts):
     a = tts.clone("Good morning.", settings=tts.default_settings(seed=3), **kw).waveform
     b = tts.clone("Good morning.", settings=tts.default_settings(seed=3), **kw).waveform
     np.testing.assert_array_equal(a, b)
+
+
+def test_nar_decoding_benchmark_runs_on_the_embedded_model():
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[2] / "benchmarks" / "nar_decoding_rtf.py"
+    r = subprocess.run(
+        [sys.executable, str(script), "--repeats", "1"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+    )
+    out = json.loads(r.stdout)
+    assert out["model_nar_decoding"] in ("codes", "expected")
+    # the AR writes the same first codebook under both decodings (same seed): same length
+    assert out["codes"]["audio_s"] == out["expected"]["audio_s"] > 0
+    assert out["codes"]["seconds"] > 0 and out["expected"]["seconds"] > 0
