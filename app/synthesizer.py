@@ -495,8 +495,9 @@ class Synthesizer:
     def _decode(self, codes, expected: bool = False) -> np.ndarray:
         """[Q, T] codes, or [Q, T, K] distributions with expected=True (Codec.decode_expected)
         -> [S] float32. On CUDA the decoder convolutions run in float16 under autocast; the
-        codebook lookup stays float32 (autocast leaves embedding gathers alone) and the
-        output is cast back, so only the decoder's arithmetic loses precision."""
+        codebook lookup stays float32 (autocast leaves embedding gathers alone; the expected
+        latent's weighted sum is a matmul, so it runs in float16 too) and the output is cast
+        back."""
         import contextlib
 
         import torch
