@@ -846,30 +846,17 @@ def run_evaluation(
             part["embedding_error"] = str(err)
         return part
 
-    def score_resynthesis(
-        it: EvalItem, ref: np.ndarray, prompt_emb: np.ndarray | None
+    def score_derived(
+        kind: str, it: EvalItem, ref: np.ndarray, prompt_emb: np.ndarray | None, make, *args
     ) -> dict[str, Any]:
-        """The reference through the codec alone, scored like an output (WER, SIM-o)."""
-        path = out / "resynthesis" / f"{_safe(it.id)}.wav"
+        """A waveform made from the reference (`make(ref, ASR_SR, *args)`, at the model's
+        rate), cut to the reference's length, written to kind/ID.wav and scored like an output
+        (WER, SIM-o). Bad input for the model (AudioError, TextError) is recorded, not raised."""
+        path = out / kind / f"{_safe(it.id)}.wav"
         try:
-            wav = resample(tts.resynthesize(ref, ASR_SR), tts.sample_rate, ASR_SR)[: len(ref)]
-        except AudioError as err:
-            return {"error": str(err)}
-        save_audio(path, wav, ASR_SR)
-        return {"audio": str(path), **score_speech(it, path, wav, wav, prompt_emb)}
-
-    def score_teacher_forced(
-        it: EvalItem, ref: np.ndarray, prompt_emb: np.ndarray | None
-    ) -> dict[str, Any]:
-        """The reference's first codebook completed by the NAR, scored like an output."""
-        path = out / "teacher_forced" / f"{_safe(it.id)}.wav"
-        try:
-            wav = tts.complete_first_codebook(
-                ref, ASR_SR, it.target_text, str(it.prompt_audio), it.prompt_text
-            )
+            wav = resample(make(ref, ASR_SR, *args), tts.sample_rate, ASR_SR)[: len(ref)]
         except (AudioError, ValueError) as err:  # TextError is a ValueError
             return {"error": f"{type(err).__name__}: {err}"}
-        wav = resample(wav, tts.sample_rate, ASR_SR)[: len(ref)]
         save_audio(path, wav, ASR_SR)
         return {"audio": str(path), **score_speech(it, path, wav, wav, prompt_emb)}
 
@@ -922,10 +909,23 @@ def run_evaluation(
                     gt["embedding_error"] = str(err)
             rec["ground_truth"] = gt
             if tts is not None and opts.codec_resynthesis and "seconds" in gt:
-                rec["resynthesis"] = score_resynthesis(it, ref, prompt_emb)
-            # continuation references start with the prompt itself: cross-sentence only
+                # the reference through the codec alone
+                rec["resynthesis"] = score_derived(
+                    "resynthesis", it, ref, prompt_emb, tts.resynthesize
+                )
+            # the reference's first codebook completed by the NAR; continuation references
+            # start with the prompt itself, so cross-sentence only
             if tts is not None and opts.teacher_forced and "seconds" in gt and it.mode == "cross":
-                rec["teacher_forced"] = score_teacher_forced(it, ref, prompt_emb)
+                rec["teacher_forced"] = score_derived(
+                    "teacher_forced",
+                    it,
+                    ref,
+                    prompt_emb,
+                    tts.complete_first_codebook,
+                    it.target_text,
+                    str(it.prompt_audio),
+                    it.prompt_text,
+                )
         o = outcomes.get(it.id)
         if o is not None and o.audio is None:
             rec["status"], rec["error"] = "failed", o.error
