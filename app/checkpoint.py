@@ -78,13 +78,16 @@ class TextConfig:
     pack_sentences: bool = True
 
 
-NAR_DECODINGS = {
-    # the NAR's picked codes (argmax at nar_temperature 0), decoded like any tokens
-    "codes": "decode the NAR's picked codes",
-    # each residual codebook's expected vector under the NAR's softmax (Codec.decode_expected):
-    # a NAR unsure of a residual then adds about its mean instead of a confidently wrong one
-    "expected": "decode the expected latent under the NAR's distributions",
-}
+# How the NAR's codebooks 2..Q reach the decoder. "codes": the NAR's picked codes (argmax at
+# nar_temperature 0), decoded like any tokens. "expected": each residual codebook's expected
+# vector under the NAR's softmax (Codec.decode_expected), so a NAR unsure of a residual adds
+# about its mean instead of a whole residual that is probably wrong.
+NAR_DECODINGS = ("codes", "expected")
+
+
+def check_nar_decoding(value: str) -> None:
+    if value not in NAR_DECODINGS:
+        raise ValueError(f"nar_decoding must be one of {list(NAR_DECODINGS)}, not {value!r}")
 
 
 @dataclass
@@ -106,10 +109,7 @@ class ModelDirConfig:
     echovox_version: str = ""
 
     def __post_init__(self) -> None:
-        if self.nar_decoding not in NAR_DECODINGS:
-            raise ValueError(
-                f"nar_decoding must be one of {sorted(NAR_DECODINGS)}, not {self.nar_decoding!r}"
-            )
+        check_nar_decoding(self.nar_decoding)
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
@@ -471,10 +471,10 @@ def assemble_model_dir(
         settings = SamplingSettings(**(sampling or {}))
     except (TypeError, ValueError) as err:
         raise CheckpointError(f"bad sampling settings {sampling}: {err}") from err
-    if nar_decoding not in NAR_DECODINGS:
-        raise CheckpointError(
-            f"nar_decoding must be one of {sorted(NAR_DECODINGS)}, not {nar_decoding!r}"
-        )
+    try:  # before loading any weights
+        check_nar_decoding(nar_decoding)
+    except ValueError as err:
+        raise CheckpointError(str(err)) from err
     codec_model = Codec.from_pretrained(codec, device="cpu")
     ar_model = load_lm_checkpoint(ar, "ar")
     nar_model = load_lm_checkpoint(nar, "nar")

@@ -192,8 +192,8 @@ def assemble_model(
         prompt_seconds: the prompt length the model was trained for.
         name: the model's name in its model card.
         nar_decoding: "codes" decodes the NAR's picked codes; "expected" decodes each residual
-            codebook's expected vector under the NAR's softmax, which never adds a confidently
-            wrong residual (see app/README.md).
+            codebook's expected vector under the NAR's softmax: where the NAR is unsure it adds
+            about the mean residual instead of a probably wrong one (see app/README.md).
     """
     from echovox.checkpoint import CheckpointError
 
