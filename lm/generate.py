@@ -18,6 +18,7 @@ frames per target phoneme (and `max_frames`); EOS is banned until `min_frames` (
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from dataclasses import dataclass
@@ -138,9 +139,7 @@ def generate_ar(
     (the reference path the benchmark compares against). half_weights: decode with float16
     copies of the weights (see ARModel.setup_caches; about 2x faster on a CPU).
     """
-    was_training = model.training
-    model.eval()
-    try:
+    with _eval_mode(model):
         return _generate_ar(
             model,
             phonemes,
@@ -150,6 +149,15 @@ def generate_ar(
             use_cache,
             half_weights,
         )
+
+
+@contextlib.contextmanager
+def _eval_mode(model: torch.nn.Module):
+    """Generate in eval mode (no dropout) and give the model back in the mode it came in."""
+    was_training = model.training
+    model.eval()
+    try:
+        yield
     finally:
         model.train(was_training)
 
@@ -277,9 +285,9 @@ def generate_nar(
     phonemes: per item [L_i] (prompt then target); prompt_codes: per item [Q, P_i];
     first_codebook: per item [T_i] (the AR's output). temperature 0 is greedy.
     Returns per item [Q, T_i]."""
-    return _run_nar(
-        model, phonemes, prompt_codes, first_codebook, temperature, top_k, top_p, seed, False
-    ).codes
+    with _eval_mode(model):
+        args = (temperature, top_k, top_p, seed)
+        return _generate_nar(model, phonemes, prompt_codes, first_codebook, *args, False).codes
 
 
 @dataclass
@@ -308,30 +316,9 @@ def generate_nar_distributions(
     The distributions are the plain softmax (temperature 1): the model's own estimate, which
     the expected latent needs; the sampling arguments only choose the codes that condition
     the next stages."""
-    return _run_nar(
-        model, phonemes, prompt_codes, first_codebook, temperature, top_k, top_p, seed, True
-    )
-
-
-def _run_nar(
-    model, phonemes, prompt_codes, first_codebook, temperature, top_k, top_p, seed, keep_probs: bool
-) -> NARResult:
-    was_training = model.training
-    model.eval()
-    try:
-        return _generate_nar(
-            model,
-            phonemes,
-            prompt_codes,
-            first_codebook,
-            temperature,
-            top_k,
-            top_p,
-            seed,
-            keep_probs,
-        )
-    finally:
-        model.train(was_training)
+    with _eval_mode(model):
+        args = (temperature, top_k, top_p, seed)
+        return _generate_nar(model, phonemes, prompt_codes, first_codebook, *args, True)
 
 
 def _generate_nar(
