@@ -54,11 +54,10 @@ class TextFrontend:
         for c in chunks:
             if packed and len(packed[-1].normalized) + 1 + len(c.normalized) <= max_chars:
                 last = packed[-1]
-                tokens = [*last.tokens, "_", *c.tokens]
                 packed[-1] = TextChunk(
                     normalized=f"{last.normalized} {c.normalized}",
-                    tokens=tokens,
-                    ids=self.symbols.encode(tokens),
+                    tokens=[*last.tokens, "_", *c.tokens],
+                    ids=[*last.ids, *self.symbols.encode(["_"]), *c.ids],
                 )
             else:
                 packed.append(c)
