@@ -1110,34 +1110,20 @@ def format_markdown(results: Mapping[str, Any]) -> str:
             if (agg.get(key) or {"n": 0})["n"] > 0
         ]
 
+        def line(cells: list[str]) -> str:
+            return "|" + "|".join(f" {cell} " if cell else " " for cell in cells) + "|"
+
         def row(metric: str, out: str, each, truth: str, target: str, extra=extra) -> str:
             """each: the extra columns' cell from their aggregate (a function), or one text."""
-            cells = [
-                metric,
-                out,
-                *(each(e) if callable(each) else each for _, e in extra),
-                truth,
-                target,
-            ]
-            return "|" + "|".join(f" {cell} " if cell else " " for cell in cells) + "|"
+            cells = (each(e) if callable(each) else each for _, e in extra)
+            return line([metric, out, *cells, truth, target])
 
         lines += [
             "",
             f"## {name}: {agg['n_items']} items, {agg['n_failed']} failed",
             "",
-            "|"
-            + "|".join(
-                f" {c} "
-                for c in [
-                    "metric",
-                    "output",
-                    *(t for t, _ in extra),
-                    "ground truth",
-                    "ratio / target",
-                ]
-            )
-            + "|",
-            "|" + "|".join(["---"] * (4 + len(extra))) + "|",
+            line(["metric", "output", *(t for t, _ in extra), "ground truth", "ratio / target"]),
+            line(["---"] * (4 + len(extra))).replace(" ", ""),
             row(
                 f"WER % ({asr})",
                 _pct(o["wer"]),
