@@ -167,12 +167,7 @@ class Synthesizer:
         clone of it can keep, so `echovox eval` scores this beside the model's output."""
         import torch
 
-        from echovox.audio import resample, to_mono
-
-        mono = to_mono(np.asarray(wav, dtype=np.float32))
-        if mono.size == 0 or not np.isfinite(mono).all():
-            raise AudioError("resynthesize needs non-empty, finite audio")
-        x = resample(mono, sample_rate, self.sample_rate)
+        x = self._recording(wav, sample_rate, "resynthesize")
         n_q = self.nar.config.n_codebooks
         with torch.inference_mode():
             codes = self.codec.encode(torch.from_numpy(x)[None, None], n_q=n_q)
@@ -193,11 +188,7 @@ class Synthesizer:
         the AR loses from the voice the NAR loses. Raises AudioError / TextError like clone."""
         import torch
 
-        from echovox.audio import resample, to_mono
-
-        mono = to_mono(np.asarray(wav, dtype=np.float32))
-        if mono.size == 0 or not np.isfinite(mono).all():
-            raise AudioError("complete_first_codebook needs non-empty, finite audio")
+        x = self._recording(wav, sample_rate, "complete_first_codebook")
         with self._lock:
             vp = self.prepare_prompt(prompt, prompt_text)
             try:
@@ -205,7 +196,6 @@ class Synthesizer:
             except ValueError as err:
                 raise TextError(str(err)) from err
             phonemes, _ = self._phoneme_sequences([vp], [ids])
-            x = resample(mono, sample_rate, self.sample_rate)
             with torch.inference_mode():
                 first = self.codec.encode(torch.from_numpy(x)[None, None], n_q=1)[0, 0].cpu()
             if vp.codes.shape[1] + len(first) > self.nar.config.max_frames:
@@ -215,6 +205,16 @@ class Synthesizer:
                 )
             wav_out = self._complete([vp], phonemes, [first], self.settings.seed)[0]
         return wav_out[: len(x)]
+
+    def _recording(self, wav: np.ndarray, sample_rate: int, caller: str) -> np.ndarray:
+        """A reference recording as mono float32 at self.sample_rate; AudioError when it is
+        empty or not finite."""
+        from echovox.audio import resample, to_mono
+
+        mono = to_mono(np.asarray(wav, dtype=np.float32))
+        if mono.size == 0 or not np.isfinite(mono).all():
+            raise AudioError(f"{caller} needs non-empty, finite audio")
+        return resample(mono, sample_rate, self.sample_rate)
 
     # ------------------------------------------------------------------------- prompts
     def prepare_prompt(
