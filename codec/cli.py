@@ -17,6 +17,7 @@ def train(
     val_dir: str | None = None,
     torch_threads: int | None = None,
     init_from: str | None = None,
+    max_time: str | None = None,
 ) -> str:
     """Train an RVQ codec from a YAML run config (see codec/train_tiny.yaml).
 
@@ -33,6 +34,8 @@ def train(
         val_dir: folder of validation audio (overrides data.val_dir).
         torch_threads: CPU threads for torch (0: default).
         init_from: exported codec directory to fine-tune from (overrides init_from).
+        max_time: wall-clock budget "DD:HH:MM:SS" (overrides trainer.max_time); training
+            stops at whichever of max_steps and max_time comes first.
     """
     from .training import RunConfig
     from .training import train as fit
@@ -45,6 +48,7 @@ def train(
         "strategy": strategy,
         "precision": precision,
         "torch_threads": torch_threads,
+        "max_time": max_time,
     }
     for k, v in overrides.items():
         if v is not None:

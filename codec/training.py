@@ -103,6 +103,9 @@ class TrainerConfig:
     val_every_n_steps: int = 500
     ckpt_every_n_steps: int = 500
     torch_threads: int = 0  # 0: leave torch's default
+    # wall-clock budget, Lightning's "DD:HH:MM:SS" (e.g. "00:00:07:30"): training stops
+    # cleanly at whichever of max_steps and max_time comes first, and the codec is exported
+    max_time: str | None = None
 
 
 @dataclass
@@ -444,6 +447,7 @@ def train(run: RunConfig, ckpt_path: str | None = None) -> Path:
         default_root_dir=str(out),
         max_steps=lsteps,
         max_epochs=-1,
+        max_time=run.trainer.max_time,
         accelerator=run.trainer.accelerator,
         devices=run.trainer.devices,
         strategy=run.trainer.strategy,
