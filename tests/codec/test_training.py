@@ -121,6 +121,22 @@ def test_gan_training_steps_export_and_resume(tmp_path, audio_dir):
     assert int(state["state_dict"]["gen_steps"]) == 4
 
 
+def test_max_time_stops_training_and_exports(tmp_path, audio_dir):
+    """trainer.max_time: a wall-clock budget ends the run cleanly, well before max_steps, and
+    the codec is still exported (how a fixed GPU lease is spent)."""
+    run = _tiny_run(tmp_path, audio_dir, max_steps=100_000, max_time="00:00:00:02")
+    exported = train(run)
+    steps = int(
+        torch.load(Path(run.out_dir) / "checkpoints" / "last.ckpt", weights_only=True)[
+            "state_dict"
+        ]["gen_steps"]
+    )
+    assert 0 < steps < 100_000
+    assert (
+        Codec.from_pretrained(exported, device="cpu").encode(torch.zeros(1, 1, 800)).shape[1] == 4
+    )
+
+
 def test_lightning_step_count():
     assert lightning_max_steps(10, 20) == 10
     assert lightning_max_steps(30, 20) == 40  # 20 warm-up steps + 10 steps of two optimizers
@@ -161,7 +177,13 @@ def test_fine_tune_config_errors(tmp_path, audio_dir):
 
 @pytest.mark.parametrize(
     "name",
-    ["train_tiny.yaml", "train_16k.yaml", "train_16k_cpu.yaml", "finetune_decoder_16k_cpu.yaml"],
+    [
+        "train_tiny.yaml",
+        "train_16k.yaml",
+        "train_16k_cpu.yaml",
+        "finetune_decoder_16k_cpu.yaml",
+        "finetune_decoder_16k_gpu.yaml",
+    ],
 )
 def test_shipped_configs_parse(name):
     run = RunConfig.from_yaml(CODEC_DIR / name)
