@@ -3,6 +3,7 @@ side), batched AR throughput, NAR time per stage, and peak memory. Prints JSON.
 
     .venv/bin/python benchmarks/lm_speed.py                 # small (d=384, 6L) and valle presets
     .venv/bin/python benchmarks/lm_speed.py --quick         # tiny preset, a few seconds
+    python benchmarks/lm_speed.py --device cuda             # on a GPU (timings synchronise it)
 
 Full recompute (what lifeiteng/vall-e does: every step reruns the whole sequence) costs minutes
 per point at these lengths, so by default it is timed exactly for runs up to
@@ -29,10 +30,25 @@ from echovox.lm.config import ARConfig, NARConfig
 from echovox.lm.generate import SamplingSettings, generate_ar, generate_nar
 from echovox.lm.nar import NARModel
 
+DEVICE = torch.device("cpu")
+
+
+def sync() -> None:
+    """CUDA kernels run asynchronously: wait for them before reading a clock."""
+    if DEVICE.type == "cuda":
+        torch.cuda.synchronize(DEVICE)
+
 
 def rss_mb() -> float:
     """Peak resident memory of this process so far (ru_maxrss is in KiB on Linux)."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def peak_memory() -> dict:
+    out = {"rss_mb": round(rss_mb())}
+    if DEVICE.type == "cuda":
+        out["cuda_allocated_mb"] = round(torch.cuda.max_memory_allocated(DEVICE) / 2**20)
+    return out
 
 
 def inputs(batch: int, n_phonemes: int, n_prompt: int, cfg, seed: int = 0):
@@ -59,10 +75,12 @@ def time_generate(
     `repeats` runs: the CPU is shared, and the fastest run is the one least disturbed."""
     best = (float("inf"), 0, 0.0)
     for _ in range(repeats):
+        sync()
         t0 = time.perf_counter()
         out = generate_ar(
             model, ph, pc, forced(n, temperature), use_cache=use_cache, half_weights=half
         )
+        sync()
         dt = time.perf_counter() - t0
         if dt < best[0]:
             best = (dt, sum(len(c) for c in out.codes), out.decode_seconds)
@@ -72,19 +90,22 @@ def time_generate(
 @torch.inference_mode()
 def forward_seconds(model: ARModel, n_phonemes: int, n_audio: int, repeats: int = 1) -> float:
     c = model.config
-    ph = torch.randint(1, c.n_phonemes, (1, n_phonemes))
-    audio = torch.randint(0, c.codebook_size, (1, n_audio))
+    ph = torch.randint(1, c.n_phonemes, (1, n_phonemes), device=DEVICE)
+    audio = torch.randint(0, c.codebook_size, (1, n_audio), device=DEVICE)
+    lens = torch.tensor([n_phonemes], device=DEVICE), torch.tensor([n_audio], device=DEVICE)
     best = float("inf")
     for _ in range(repeats):
+        sync()
         t0 = time.perf_counter()
-        model(ph, torch.tensor([n_phonemes]), audio, torch.tensor([n_audio]))
+        model(ph, lens[0], audio, lens[1])
+        sync()
         best = min(best, time.perf_counter() - t0)
     return best
 
 
 def bench_ar(preset: str, args, out: dict) -> None:
     cfg = ARConfig.from_name(preset, dropout=0.0, max_frames=max(args.tokens) + args.prompt + 8)
-    model = ARModel(cfg).eval()
+    model = ARModel(cfg).eval().to(DEVICE)
     ph, pc = inputs(1, args.phonemes, args.prompt, cfg)
     time_generate(model, ph, pc, 8, args.temperature)  # warm-up
     # full recompute: time one forward pass at sampled audio lengths, interpolate, integrate
@@ -120,12 +141,12 @@ def bench_ar(preset: str, args, out: dict) -> None:
         row["speedup_half_weights"] = round(rdt / hdt, 1)
         out["ar_decode"].append(row)
         print(json.dumps(row), file=sys.stderr)
-    out["peak_rss_mb"][f"after ar {preset}"] = round(rss_mb())
+    out["peak_memory"][f"after ar {preset}"] = peak_memory()
 
 
 def bench_batched(preset: str, args, out: dict) -> None:
     cfg = ARConfig.from_name(preset, dropout=0.0, max_frames=args.batch_tokens + args.prompt + 8)
-    model = ARModel(cfg).eval()
+    model = ARModel(cfg).eval().to(DEVICE)
     inputs_by_batch = {}
     for b in args.batches:
         # uneven lengths, as in real use: phonemes and prompts vary by +-20 %
@@ -179,20 +200,22 @@ def bench_batched(preset: str, args, out: dict) -> None:
         row["decode_scaling_vs_batch1"] = round(row["decode_tok_s"] / rows[0]["decode_tok_s"], 2)
         print(json.dumps(row), file=sys.stderr)
     out["ar_batched"].extend(rows)
-    out["peak_rss_mb"][f"after batched {preset}"] = round(rss_mb())
+    out["peak_memory"][f"after batched {preset}"] = peak_memory()
 
 
 def bench_nar(preset: str, args, out: dict) -> None:
     cfg = NARConfig.from_name(preset, dropout=0.0)
-    model = NARModel(cfg).eval()
+    model = NARModel(cfg).eval().to(DEVICE)
     for b in args.nar_batches:
         ph, pc = inputs(b, args.phonemes, args.prompt, cfg, seed=b)
         first = [torch.randint(0, cfg.codebook_size, (args.nar_frames,)) for _ in range(b)]
         generate_nar(model, ph, pc, [f[:8] for f in first])  # warm-up
         dt = float("inf")
         for _ in range(args.repeats):
+            sync()
             t0 = time.perf_counter()
             generate_nar(model, ph, pc, first)
+            sync()
             dt = min(dt, time.perf_counter() - t0)
         row = {
             "preset": preset,
@@ -204,7 +227,32 @@ def bench_nar(preset: str, args, out: dict) -> None:
         }
         out["nar"].append(row)
         print(json.dumps(row), file=sys.stderr)
-    out["peak_rss_mb"][f"after nar {preset}"] = round(rss_mb())
+    out["peak_memory"][f"after nar {preset}"] = peak_memory()
+
+
+def lm_rtf(args, out: dict) -> None:
+    """The two LMs' real-time factor, batch 1: AR time for n tokens plus NAR time for n frames,
+    over the n frames' audio at --frame_rate (the codec's decode is not included)."""
+    nar = {r["preset"]: r for r in out["nar"] if r["batch"] == 1}
+    for row in out["ar_decode"]:
+        n = row["tokens"]
+        if row["preset"] in nar and nar[row["preset"]]["target_frames"] == n:
+            audio_s = n / args.frame_rate
+            for key, ar_s in (
+                ("fp32", row["cached_s"]),
+                ("half_weights", n / row["cached_half_weights_tok_s"]),
+            ):
+                out["lm_rtf"].append(
+                    {
+                        "preset": row["preset"],
+                        "ar_decode": key,
+                        "frames": n,
+                        "audio_s": round(audio_s, 2),
+                        "ar_s": round(ar_s, 3),
+                        "nar_s": nar[row["preset"]]["seconds_total"],
+                        "rtf": round((ar_s + nar[row["preset"]]["seconds_total"]) / audio_s, 4),
+                    }
+                )
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -225,7 +273,15 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--repeats", type=int, default=2, help="timings are the best of this many")
     p.add_argument("--quick", action="store_true", help="tiny preset and short runs")
     p.add_argument("--parts", nargs="+", default=["ar", "batched", "nar"])
+    p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
+    p.add_argument(
+        "--frame_rate", type=float, default=75.0, help="codec frames/s, for the LM's RTF"
+    )
     args = p.parse_args(argv)
+    global DEVICE
+    DEVICE = torch.device(args.device)
+    if DEVICE.type == "cuda" and not torch.cuda.is_available():
+        raise SystemExit("--device cuda: torch sees no CUDA device")
     if args.quick:
         args.presets, args.tokens, args.prompt, args.phonemes = ["tiny"], [20, 40], 30, 12
         args.batches, args.batch_tokens, args.nar_frames = [1, 4], 20, 20
@@ -235,6 +291,7 @@ def main(argv: list[str] | None = None) -> dict:
     out: dict = {
         "benchmark": "lm_speed",
         "machine": f"{platform.processor() or platform.machine()}, torch {torch.__version__}",
+        "device": torch.cuda.get_device_name(DEVICE) if DEVICE.type == "cuda" else "cpu",
         "threads": args.threads,
         "repeats": f"best of {args.repeats} (full recompute measured once)",
         "half_weights": "decode steps with float16 copies of the projection weights "
@@ -244,7 +301,8 @@ def main(argv: list[str] | None = None) -> dict:
         "ar_decode": [],
         "ar_batched": [],
         "nar": [],
-        "peak_rss_mb": {},
+        "lm_rtf": [],
+        "peak_memory": {},
     }
     if "ar" in args.parts:
         for preset in args.presets:
@@ -252,7 +310,9 @@ def main(argv: list[str] | None = None) -> dict:
     if "batched" in args.parts:
         bench_batched(args.presets[0], args, out)
     if "nar" in args.parts:
-        bench_nar(args.presets[0], args, out)
+        for preset in args.presets:
+            bench_nar(preset, args, out)
+    lm_rtf(args, out)
     print(json.dumps(out, indent=2))
     return out
 

@@ -3,6 +3,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+import torch
+
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -20,4 +23,39 @@ def test_lm_speed_benchmark_runs_and_prints_json():
         assert row["cached_tok_s"] > 0 and row["recompute_tok_s"] > 0 and row["speedup"] > 0
     assert [row["batch"] for row in out["ar_batched"]] == [1, 4]
     assert all(row["seconds_per_stage"] > 0 for row in out["nar"])
-    assert out["peak_rss_mb"]
+    assert out["peak_memory"]["after ar tiny"]["rss_mb"] > 0
+    # AR for 20 tokens + NAR for 20 frames over 20 frames of audio, fp32 and half-weight decode
+    assert [(r["frames"], r["ar_decode"]) for r in out["lm_rtf"]] == [
+        (20, "fp32"),
+        (20, "half_weights"),
+    ]
+    assert all(r["rtf"] > 0 for r in out["lm_rtf"])
+
+
+def test_lm_train_speed_benchmark_runs_and_prints_json():
+    r = subprocess.run(
+        [sys.executable, str(REPO / "benchmarks" / "lm_train_speed.py"), "--quick"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+    )
+    out = json.loads(r.stdout)
+    (row,) = out["rows"]
+    assert row["preset"] == "tiny" and out["device"] == "cpu"
+    assert row["tok_s_fp32"] > 0 and row["tok_s_bf16"] > 0 and row["bf16_speedup"] > 0
+    # both precisions train the same random task: losses near ln(codebook size + extras)
+    assert 5.0 < row["last_loss_fp32"] < 8.0 and 5.0 < row["last_loss_bf16"] < 8.0
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message on a CPU-only machine")
+@pytest.mark.parametrize("script", ["lm_speed.py", "lm_train_speed.py"])
+def test_benchmarks_refuse_cuda_without_a_gpu(script):
+    r = subprocess.run(
+        [sys.executable, str(REPO / "benchmarks" / script), "--quick", "--device", "cuda"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert r.returncode != 0
+    assert "torch sees no CUDA device" in r.stderr
