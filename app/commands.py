@@ -26,6 +26,7 @@ def synthesize(
     temperature: float | None = None,
     top_k: int | None = None,
     top_p: float | None = None,
+    cfg_scale: float | None = None,
     repetition_aware: bool | None = None,
     seed: int | None = None,
     prompt_seconds: float | None = None,
@@ -45,6 +46,8 @@ def synthesize(
         temperature: AR sampling temperature (0 = greedy); omitted: the model's default.
         top_k: keep the k most likely codes (0 = off); omitted: the model's default.
         top_p: nucleus sampling mass (1 = off); omitted: the model's default.
+        cfg_scale: classifier-free guidance on the prompt (1 = off; above 1 follows the
+            prompt more closely, at about twice the AR's work); omitted: the model's default.
         repetition_aware: VALL-E 2 repetition-aware sampling on or off.
         seed: sampling seed for a repeatable result.
         prompt_seconds: cut the prompt to this length (default: the model's, 3 s).
@@ -81,7 +84,9 @@ def synthesize(
         tts = Synthesizer.from_pretrained(model, device=device, half_weights=half_weights)
         overrides = {
             k: v
-            for k, v in dict(temperature=temperature, top_k=top_k, top_p=top_p).items()
+            for k, v in dict(
+                temperature=temperature, top_k=top_k, top_p=top_p, cfg_scale=cfg_scale
+            ).items()
             if v is not None
         }
         if repetition_aware is not None and not repetition_aware:

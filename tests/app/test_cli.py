@@ -64,6 +64,8 @@ def test_synthesize_text_file(tiny_model_dir, prompt_wav, tmp_path):
         out,
         "--temperature",
         "0",
+        "--cfg_scale",
+        "2",
     )
     assert res.returncode == 0, res.stderr
     # three short sentences on two lines, packed into one chunk of at most text.max_chars
@@ -104,6 +106,11 @@ def test_synthesize_errors_are_one_line(tiny_model_dir, prompt_wav, tmp_path):
         ),
         (["--text", "Hi.", "--prompt", prompt_wav, "--model", tmp_path / "nomodel"], "not found"),
         (["--text_file", tmp_path / "missing.txt", "--prompt", prompt_wav], "cannot read"),
+        (
+            ["--text", "Hi.", "--prompt", prompt_wav, "--prompt_text", "a", "--cfg_scale", "-1"]
+            + ["--model", tiny_model_dir],
+            "cfg_scale must be >= 0",
+        ),
     ]
     for args, needle in cases:
         res = run("synthesize", *args, "--output", tmp_path / "x.wav")

@@ -325,3 +325,23 @@ def test_complete_first_codebook_rejects_bad_input(synth, prompt_wav):
         synth.complete_first_codebook(voice(8.0), SR, "Hi.", prompt_wav, PROMPT_TEXT)
     with pytest.raises(TextError):
         synth.complete_first_codebook(voice(1.0), SR, "   ", prompt_wav, PROMPT_TEXT)
+
+
+def test_prompt_guidance_reaches_the_ar(synth, prompt_wav, monkeypatch):
+    """The setting travels to generate_ar with the prompt's phoneme count, which the
+    unconditional branch needs to drop the prompt's text (tests/lm checks the guidance)."""
+    import echovox.lm.generate as generate
+
+    calls = []
+    original = generate.generate_ar
+
+    def recording(model, phonemes, prompt_codes, settings, **kwargs):  # imported at call time
+        calls.append((settings.cfg_scale, kwargs["n_prompt_phonemes"], phonemes))
+        return original(model, phonemes, prompt_codes, settings, **kwargs)
+
+    monkeypatch.setattr(generate, "generate_ar", recording)
+    s = synth.default_settings(cfg_scale=2.0)
+    synth.clone("A short test.", prompt_wav, PROMPT_TEXT, settings=s)
+    ((scale, n_prompt, phonemes),) = calls
+    assert scale == 2.0
+    assert 0 < n_prompt[0] < len(phonemes[0])
