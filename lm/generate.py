@@ -142,7 +142,9 @@ def generate_ar(
     phonemes: per item [L_i] ids, prompt then target. prompt_codes: per item [Q, P_i] or [P_i]
     (only the first codebook is used; P_i may be 0). n_prompt_phonemes: per item, how many of
     the phonemes belong to the prompt, so the frame budget scales with the target's phonemes
-    only (default: all phonemes count). use_cache=False recomputes the full sequence each step
+    only (default: all phonemes count); with settings.cfg_scale != 1 it also tells the
+    unconditional branch which phonemes to drop (without it that branch keeps them all and
+    drops only the prompt's audio). use_cache=False recomputes the full sequence each step
     (the reference path the benchmark compares against). half_weights: decode with float16
     copies of the weights (see ARModel.setup_caches; about 2x faster on a CPU).
     """
