@@ -17,26 +17,20 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import resource
 import sys
 import time
 
 import numpy as np
 import torch
+from _device import describe, pick_device, sync
 
 from echovox.lm.ar import ARModel
 from echovox.lm.config import ARConfig, NARConfig
 from echovox.lm.generate import SamplingSettings, generate_ar, generate_nar
 from echovox.lm.nar import NARModel
 
-DEVICE = torch.device("cpu")
-
-
-def sync() -> None:
-    """CUDA kernels run asynchronously: wait for them before reading a clock."""
-    if DEVICE.type == "cuda":
-        torch.cuda.synchronize(DEVICE)
+DEVICE = torch.device("cpu")  # set from --device in main
 
 
 def rss_mb() -> float:
@@ -75,12 +69,12 @@ def time_generate(
     `repeats` runs: the CPU is shared, and the fastest run is the one least disturbed."""
     best = (float("inf"), 0, 0.0)
     for _ in range(repeats):
-        sync()
+        sync(DEVICE)
         t0 = time.perf_counter()
         out = generate_ar(
             model, ph, pc, forced(n, temperature), use_cache=use_cache, half_weights=half
         )
-        sync()
+        sync(DEVICE)
         dt = time.perf_counter() - t0
         if dt < best[0]:
             best = (dt, sum(len(c) for c in out.codes), out.decode_seconds)
@@ -95,10 +89,10 @@ def forward_seconds(model: ARModel, n_phonemes: int, n_audio: int, repeats: int 
     lens = torch.tensor([n_phonemes], device=DEVICE), torch.tensor([n_audio], device=DEVICE)
     best = float("inf")
     for _ in range(repeats):
-        sync()
+        sync(DEVICE)
         t0 = time.perf_counter()
         model(ph, lens[0], audio, lens[1])
-        sync()
+        sync(DEVICE)
         best = min(best, time.perf_counter() - t0)
     return best
 
@@ -212,10 +206,10 @@ def bench_nar(preset: str, args, out: dict) -> None:
         generate_nar(model, ph, pc, [f[:8] for f in first])  # warm-up
         dt = float("inf")
         for _ in range(args.repeats):
-            sync()
+            sync(DEVICE)
             t0 = time.perf_counter()
             generate_nar(model, ph, pc, first)
-            sync()
+            sync(DEVICE)
             dt = min(dt, time.perf_counter() - t0)
         row = {
             "preset": preset,
@@ -279,9 +273,7 @@ def main(argv: list[str] | None = None) -> dict:
     )
     args = p.parse_args(argv)
     global DEVICE
-    DEVICE = torch.device(args.device)
-    if DEVICE.type == "cuda" and not torch.cuda.is_available():
-        raise SystemExit("--device cuda: torch sees no CUDA device")
+    DEVICE = pick_device(args.device)
     if args.quick:
         args.presets, args.tokens, args.prompt, args.phonemes = ["tiny"], [20, 40], 30, 12
         args.batches, args.batch_tokens, args.nar_frames = [1, 4], 20, 20
@@ -290,8 +282,7 @@ def main(argv: list[str] | None = None) -> dict:
     torch.manual_seed(0)
     out: dict = {
         "benchmark": "lm_speed",
-        "machine": f"{platform.processor() or platform.machine()}, torch {torch.__version__}",
-        "device": torch.cuda.get_device_name(DEVICE) if DEVICE.type == "cuda" else "cpu",
+        **describe(DEVICE),
         "threads": args.threads,
         "repeats": f"best of {args.repeats} (full recompute measured once)",
         "half_weights": "decode steps with float16 copies of the projection weights "

@@ -15,19 +15,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import time
 
 import torch
 import torch.nn.functional as F
+from _device import describe, pick_device, sync
 
 from echovox.lm.ar import ARModel
 from echovox.lm.config import ARConfig
-
-
-def sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
 
 
 def make_step(model: ARModel, batch: int, frames: int, phonemes: int, device: torch.device):
@@ -68,15 +63,12 @@ def main(argv: list[str] | None = None) -> dict:
     if args.quick:
         args.presets, args.batch, args.frames, args.phonemes = ["tiny"], 2, 40, 10
         args.steps, args.repeats = 2, 1
-    device = torch.device(args.device)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise SystemExit("--device cuda: torch sees no CUDA device")
+    device = pick_device(args.device)
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     out: dict = {
         "benchmark": "lm_train_speed",
-        "machine": f"{platform.processor() or platform.machine()}, torch {torch.__version__}",
-        "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
+        **describe(device),
         "threads": args.threads,
         "setup": f"AR, batch {args.batch} x ({args.frames} frames + {args.phonemes} phonemes), "
         f"fwd+bwd+AdamW, best of {args.repeats} x {args.steps} steps, random weights",
