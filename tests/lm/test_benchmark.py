@@ -9,15 +9,23 @@ import torch
 REPO = Path(__file__).resolve().parents[2]
 
 
-def test_lm_speed_benchmark_runs_and_prints_json():
-    r = subprocess.run(
-        [sys.executable, str(REPO / "benchmarks" / "lm_speed.py"), "--quick"],
+def run_benchmark(script: str, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, str(REPO / "benchmarks" / script), "--quick", *args],
         capture_output=True,
         text=True,
         timeout=300,
-        check=True,
     )
-    out = json.loads(r.stdout)
+
+
+def quick_json(script: str) -> dict:
+    r = run_benchmark(script)
+    assert r.returncode == 0, r.stderr
+    return json.loads(r.stdout)
+
+
+def test_lm_speed_benchmark_runs_and_prints_json():
+    out = quick_json("lm_speed.py")
     assert [row["tokens"] for row in out["ar_decode"]] == [20, 40]
     for row in out["ar_decode"]:
         assert row["cached_tok_s"] > 0 and row["recompute_tok_s"] > 0 and row["speedup"] > 0
@@ -33,14 +41,7 @@ def test_lm_speed_benchmark_runs_and_prints_json():
 
 
 def test_lm_train_speed_benchmark_runs_and_prints_json():
-    r = subprocess.run(
-        [sys.executable, str(REPO / "benchmarks" / "lm_train_speed.py"), "--quick"],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=True,
-    )
-    out = json.loads(r.stdout)
+    out = quick_json("lm_train_speed.py")
     (row,) = out["rows"]
     assert row["preset"] == "tiny" and out["device"] == "cpu"
     assert row["tok_s_fp32"] > 0 and row["tok_s_bf16"] > 0 and row["bf16_speedup"] > 0
@@ -51,11 +52,6 @@ def test_lm_train_speed_benchmark_runs_and_prints_json():
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message on a CPU-only machine")
 @pytest.mark.parametrize("script", ["lm_speed.py", "lm_train_speed.py"])
 def test_benchmarks_refuse_cuda_without_a_gpu(script):
-    r = subprocess.run(
-        [sys.executable, str(REPO / "benchmarks" / script), "--quick", "--device", "cuda"],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    r = run_benchmark(script, "--device", "cuda")
     assert r.returncode != 0
     assert "torch sees no CUDA device" in r.stderr
