@@ -275,6 +275,8 @@ class TokenBatch:
 
     phonemes: [B, L], phoneme_lens: [B]; codes: [B, Q, T], code_lens: [B];
     prompt_starts, prompt_lens: [B], the NAR's prompt span inside each utterance's frames.
+    prompt_in_target: whether the NAR is trained on the prompt's frames too (Collator's
+        prompt_mode "span") or only on the frames after the prompt ("prefix").
     """
 
     ids: list[str]
@@ -284,6 +286,7 @@ class TokenBatch:
     code_lens: Tensor
     prompt_starts: Tensor
     prompt_lens: Tensor
+    prompt_in_target: bool = True
 
     def prompt_codes(self) -> Tensor:
         """[B, Q, P_max]: each item's prompt span, left-aligned and padded with 0."""
@@ -295,6 +298,20 @@ class TokenBatch:
         keep = torch.arange(P, device=self.codes.device)[None] < self.prompt_lens[:, None]
         return out * keep[:, None, :]
 
+    def nar_target(self) -> tuple[Tensor, Tensor]:
+        """(codes [B, Q, T'], lengths [B]): the frames the NAR is trained to predict. The whole
+        utterance when the prompt is a span inside it; the frames after the prompt when the
+        prompt is the utterance's start, left-aligned and padded with 0."""
+        if self.prompt_in_target:
+            return self.codes, self.code_lens
+        B, Q, T = self.codes.shape
+        lens = self.code_lens - self.prompt_lens
+        n = max(1, int(lens.max()))
+        idx = self.prompt_lens[:, None] + torch.arange(n, device=self.codes.device)[None]
+        out = self.codes.gather(2, idx.clamp(max=T - 1)[:, None, :].expand(B, Q, n))
+        keep = torch.arange(n, device=self.codes.device)[None] < lens[:, None]
+        return out * keep[:, None, :], lens
+
     def __len__(self) -> int:
         return len(self.ids)
 
@@ -302,16 +319,36 @@ class TokenBatch:
 class Collator:
     """Pads `TokenItem`s into a `TokenBatch` and draws each item's NAR prompt span.
 
-    The prompt is a random span of `prompt_frames` frames (3 s, as in VALL-E) of the same
-    utterance, at most half of it so that the target stays the longer part. The span is drawn
-    from a hash of (seed, the batch's ids), so a batch is the same wherever and whenever it
-    is built: in a worker, after a resume, on another rank.
+    The prompt is `prompt_frames` frames (3 s, as in VALL-E) of the same utterance, at most
+    half of it so that the target stays the longer part. prompt_mode picks where:
+
+    - "span": a random span, and the NAR is trained on every frame, the span's included. This
+      is how echovox-tiny's NAR was trained. The prompt's frames reappear in the target, so the
+      model could copy them there; at synthesis the prompt is another sentence and there is
+      nothing to copy.
+    - "prefix": the utterance's first frames, and the NAR is trained on the frames after them
+      only. This is the layout of synthesis: the phonemes are the prompt's then the target's,
+      the prompt codes are the start of that speech, the target frames continue it.
+
+    The span is drawn from a hash of (seed, the batch's ids), so a batch is the same wherever
+    and whenever it is built: in a worker, after a resume, on another rank.
     """
 
-    def __init__(self, phoneme_pad_id: int = 0, prompt_frames: int = 225, seed: int = 0) -> None:
+    PROMPT_MODES = ("span", "prefix")
+
+    def __init__(
+        self,
+        phoneme_pad_id: int = 0,
+        prompt_frames: int = 225,
+        seed: int = 0,
+        prompt_mode: str = "span",
+    ) -> None:
+        if prompt_mode not in self.PROMPT_MODES:
+            raise ValueError(f"prompt_mode must be one of {self.PROMPT_MODES}, got {prompt_mode!r}")
         self.phoneme_pad_id = phoneme_pad_id
         self.prompt_frames = prompt_frames
         self.seed = seed
+        self.prompt_mode = prompt_mode
 
     def __call__(self, items: list[TokenItem]) -> TokenBatch:
         if not items:
@@ -335,7 +372,10 @@ class Collator:
         prompt_lens = torch.clamp(
             torch.minimum(code_lens // 2, torch.tensor(self.prompt_frames)), min=1
         )
-        starts = [int(rng.integers(0, int(n) - int(p) + 1)) for n, p in zip(code_lens, prompt_lens)]
+        if self.prompt_mode == "prefix":
+            starts = [0] * B
+        else:
+            starts = [int(rng.integers(0, int(n - p) + 1)) for n, p in zip(code_lens, prompt_lens)]
         return TokenBatch(
             ids=[it.id for it in items],
             phonemes=phonemes,
@@ -344,6 +384,7 @@ class Collator:
             code_lens=code_lens,
             prompt_starts=torch.tensor(starts),
             prompt_lens=prompt_lens,
+            prompt_in_target=self.prompt_mode == "span",
         )
 
 

@@ -167,22 +167,22 @@ class LMTask(L.LightningModule):
 
     def _nar_step(self, batch: TokenBatch, stage_name: str, batch_idx: int) -> Tensor:
         stage = self._nar_stage(stage_name, batch_idx)
-        B, _, T = batch.codes.shape
+        codes, code_lens = batch.nar_target()
         out = self.model(
             batch.phonemes,
             batch.phoneme_lens,
             batch.prompt_codes(),
             batch.prompt_lens,
-            batch.codes,
-            batch.code_lens,
+            codes,
+            code_lens,
             stage,
         )
-        real = lengths_to_mask(batch.code_lens, T)
-        targets = batch.codes[:, stage].masked_fill(~real, -100)
+        real = lengths_to_mask(code_lens, codes.shape[2])
+        targets = codes[:, stage].masked_fill(~real, -100)
         loss = F.cross_entropy(
             out.logits.flatten(0, 1).float(), targets.flatten(), ignore_index=-100
         )
-        self._log_metrics(stage_name, loss, out.logits, batch.codes[:, stage], real, stage)
+        self._log_metrics(stage_name, loss, out.logits, codes[:, stage], real, stage)
         return loss
 
     def _step(self, batch: TokenBatch, stage_name: str, batch_idx: int) -> Tensor:
@@ -232,6 +232,9 @@ class TokenDataModule(L.LightningDataModule):
         num_buckets: duration buckets of the sampler.
         max_batch_size: cap on utterances per batch (None: only max_frames).
         prompt_seconds: length of the NAR's prompt span.
+        prompt_mode: where the NAR's prompt comes from (see `Collator`): "span", a random span
+            of the utterance that stays in the target (echovox-tiny's NAR), or "prefix", the
+            utterance's start, cut from the target as at synthesis.
         frame_rate: codec frames per second (turns prompt_seconds into frames).
         num_workers: DataLoader worker processes.
         seed: seeds batch order and prompt spans.
@@ -245,6 +248,7 @@ class TokenDataModule(L.LightningDataModule):
         num_buckets: int = 10,
         max_batch_size: int | None = None,
         prompt_seconds: float = 3.0,
+        prompt_mode: Literal["span", "prefix"] = "span",
         frame_rate: float = 75.0,
         num_workers: int = 0,
         seed: int = 0,
@@ -257,6 +261,7 @@ class TokenDataModule(L.LightningDataModule):
             max_batch_size,
         )
         self.prompt_frames = max(1, round(prompt_seconds * frame_rate))
+        self.prompt_mode = prompt_mode
         self.num_workers, self.seed = num_workers, seed
         self._resume: dict | None = None
         self.train_sampler: DurationBucketSampler | None = None
@@ -282,7 +287,7 @@ class TokenDataModule(L.LightningDataModule):
         return torch.utils.data.DataLoader(
             ds,
             batch_sampler=sampler,
-            collate_fn=Collator(pad, self.prompt_frames, self.seed),
+            collate_fn=Collator(pad, self.prompt_frames, self.seed, self.prompt_mode),
             num_workers=self.num_workers,
             persistent_workers=self.num_workers > 0,
         )

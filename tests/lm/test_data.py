@@ -137,6 +137,28 @@ def test_collator_pads_and_draws_stable_prompt_spans(tmp_path):
     assert torch.equal(again.prompt_starts, batch.prompt_starts)
 
 
+def test_collator_prefix_mode_takes_the_prompt_from_the_start_and_out_of_the_target(tmp_path):
+    ds = TokenDataset(write_token_dataset(tmp_path / "tok", _rows()))
+    items = [ds[i] for i in (0, 3, 7)]
+    span = Collator(phoneme_pad_id=0, prompt_frames=6, seed=0)(items)
+    codes, lens = span.nar_target()  # span mode: the whole utterance, prompt included
+    assert codes is span.codes and lens is span.code_lens
+    batch = Collator(phoneme_pad_id=0, prompt_frames=6, seed=0, prompt_mode="prefix")(items)
+    assert not batch.prompt_in_target
+    assert batch.prompt_starts.tolist() == [0, 0, 0]
+    assert torch.equal(batch.prompt_lens, span.prompt_lens)  # same lengths as span mode
+    codes, lens = batch.nar_target()
+    assert codes.shape == (3, 3, int(lens.max()))
+    for i, it in enumerate(items):
+        n, p = it.codes.shape[1], int(batch.prompt_lens[i])
+        assert torch.equal(batch.prompt_codes()[i, :, :p], it.codes[:, :p])
+        assert int(lens[i]) == n - p >= 1  # the prompt is at most half: the target stays
+        assert torch.equal(codes[i, :, : n - p], it.codes[:, p:])
+        assert bool((codes[i, :, n - p :] == 0).all())
+    with pytest.raises(ValueError, match="prompt_mode"):
+        Collator(prompt_mode="other")
+
+
 def test_dataset_leaves_out_what_the_model_cannot_take(tmp_path):
     rows = _rows()
     path = write_token_dataset(tmp_path / "tok", rows)
