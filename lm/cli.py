@@ -96,6 +96,7 @@ def export(checkpoint: str, output: str) -> None:
         k: v for k, v in state["hyper_parameters"].items() if k in known
     }  # LightningCLI adds keys
     optim = hp.pop("optim", None)
+    hp.pop("init_from", None)  # the weights come from the checkpoint; that folder may be gone
     task = LMTask(**hp)
     if optim is not None:
         task.hparams["optim"] = optim

@@ -95,6 +95,10 @@ class LMTask(L.LightningModule):
         accuracy_top_k: k of the logged top-k accuracy.
         seed: seeds the NAR's per-step stage choice (drawn from (seed, step), so a resumed run
             draws the same stages).
+        init_from: an exported LM directory (`echovox lm export`, safetensors) whose weights
+            start the run: fine-tuning with a new optimizer and schedule, where resuming a
+            checkpoint would continue the old ones. Its kind and config must be this task's.
+            A resumed run takes its weights from the checkpoint instead.
     """
 
     def __init__(
@@ -106,6 +110,7 @@ class LMTask(L.LightningModule):
         optim: OptimSettings | None = None,
         accuracy_top_k: int = 10,
         seed: int = 0,
+        init_from: str | None = None,
     ) -> None:
         super().__init__()
         # the optimizer settings go in as a plain dict: checkpoints must load with
@@ -115,6 +120,8 @@ class LMTask(L.LightningModule):
         config, self.symbols = model_config(kind, preset, model_overrides, symbol_table)
         self.kind = kind
         self.model: ARModel | NARModel = ARModel(config) if kind == "ar" else NARModel(config)
+        if init_from is not None:
+            self._load_initial_weights(init_from)
         self.optim = optim or OptimSettings()
         self.accuracy_top_k = accuracy_top_k
         self.seed = seed
@@ -122,6 +129,19 @@ class LMTask(L.LightningModule):
     @property
     def config(self) -> ARConfig | NARConfig:
         return self.model.config
+
+    def _load_initial_weights(self, directory: str) -> None:
+        from echovox.checkpoint import CheckpointError
+
+        from .checkpoint import load_pretrained, model_kind
+
+        source = load_pretrained(directory)
+        if model_kind(source) != self.kind or source.config != self.model.config:
+            raise CheckpointError(
+                f"init_from {directory}: it holds a {model_kind(source)} model with "
+                f"{source.config}, this task trains a {self.kind} model with {self.model.config}"
+            )
+        self.model.load_state_dict(source.state_dict())
 
     # ---------------------------------------------------------------- steps
     def _ar_step(self, batch: TokenBatch, stage_name: str) -> Tensor:

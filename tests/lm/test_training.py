@@ -52,11 +52,11 @@ def _items(rows):
     ]
 
 
-def _fit(task: LMTask, items, steps: int, lr: float = 3e-3) -> float:
+def _fit(task: LMTask, items, steps: int, lr: float = 3e-3, prompt_mode: str = "span") -> float:
     """Plain loop over the LightningModule's own loss, without a Trainer (fast)."""
     task.log = task.log_dict = lambda *a, **k: None
     opt = torch.optim.AdamW(task.parameters(), lr=lr)
-    collate = Collator(0, prompt_frames=4)
+    collate = Collator(0, prompt_frames=4, prompt_mode=prompt_mode)
     g = torch.Generator().manual_seed(0)
     losses = []
     for step in range(steps):
@@ -112,6 +112,41 @@ def test_export_round_trip_with_symbols_and_codec_check(tmp_path):
     (out / "config.json").write_text("{not json")
     with pytest.raises(CheckpointError, match="JSON"):
         load_pretrained(out)
+
+
+def test_init_from_starts_training_from_an_export_and_checks_it(tmp_path):
+    from echovox.checkpoint import CheckpointError
+
+    source = LMTask("nar", "tiny", TOY)
+    source.export(tmp_path / "nar")
+    task = LMTask("nar", "tiny", TOY, init_from=str(tmp_path / "nar"))
+    fresh = LMTask("nar", "tiny", TOY)
+    for k, v in source.model.state_dict().items():
+        assert torch.equal(task.model.state_dict()[k], v), k
+    assert not torch.equal(fresh.model.heads, source.model.heads)  # not the default init
+    with pytest.raises(CheckpointError, match="holds a nar model"):
+        LMTask("ar", "tiny", TOY, init_from=str(tmp_path / "nar"))
+    with pytest.raises(CheckpointError, match="holds a nar model"):
+        LMTask("nar", "tiny", {**TOY, "codebook_size": 64}, init_from=str(tmp_path / "nar"))
+    with pytest.raises(CheckpointError):
+        LMTask("nar", "tiny", TOY, init_from=str(tmp_path / "missing"))
+
+
+def test_nar_prefix_mode_trains_on_the_frames_after_the_prompt():
+    """In prefix mode the loss covers only the target frames: a NAR given the toy corpus
+    learns it as well as in span mode, and a batch whose frames are all prompt but one is
+    scored on that one frame."""
+    torch.set_num_threads(1)
+    torch.manual_seed(0)
+    items = _items(toy_rows(200, seed=0, **TOY))
+    task = LMTask("nar", "tiny", TOY)
+    assert _fit(task, items, 40, prompt_mode="prefix") < 0.1
+    task.log = task.log_dict = lambda *a, **k: None
+    task._nar_stage = lambda name, i: 1
+    short = [TokenItem("a", "s", torch.tensor([5, 6]), items[0].codes[:, :2].clone())]
+    batch = Collator(0, prompt_frames=4, prompt_mode="prefix")(short)
+    assert batch.nar_target()[1].tolist() == [1]
+    assert math.isfinite(task._step(batch, "train", 0).item())
 
 
 def test_shipped_yaml_configs_build(tmp_path, monkeypatch):
@@ -175,6 +210,40 @@ def test_train_command_logs_checkpoints_and_exports(tmp_path):
     again = load_pretrained(tmp_path / "again")
     for k, v in model.state_dict().items():
         assert torch.equal(v, again.state_dict()[k])
+
+
+def test_nar_fine_tune_from_an_export_with_prefix_prompts(tmp_path):
+    """The YAML path of init_from and prompt_mode: a run starts from an export, its validation
+    loss starts where the export's would, and its checkpoint exports after the export is gone."""
+    import shutil
+
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    from echovox.lm.cli import export, train
+
+    def run(name, steps, **model):
+        config = _config(tmp_path, name, kind="nar", max_steps=steps, val_check_interval=steps)
+        cfg = yaml.safe_load(config.read_text())
+        cfg["model"]["optim"] = {"lr": 3e-3, "warmup_steps": 5}
+        cfg["model"].update(model)
+        cfg["data"]["prompt_mode"] = "prefix"
+        config.write_text(yaml.safe_dump(cfg))
+        train(str(config), threads=1)
+
+    run("base", 60)
+    run("tune", 5, init_from=str(tmp_path / "base" / "export"))
+
+    def val_losses(name):
+        events = EventAccumulator(str(tmp_path / name / "tb" / "run"))
+        events.Reload()
+        return [e.value for e in events.Scalars("val/loss")]
+
+    fresh = math.log(TOY["codebook_size"])
+    assert val_losses("base")[-1] < 0.5 * fresh
+    assert val_losses("tune")[0] < 0.5 * fresh  # it started from the export, not from scratch
+    shutil.rmtree(tmp_path / "base")
+    export(str(tmp_path / "tune" / "checkpoints" / "last.ckpt"), str(tmp_path / "out"))
+    assert load_pretrained(tmp_path / "out").config.n_codebooks == TOY["n_codebooks"]
 
 
 def _cli(config: Path) -> list[str]:
