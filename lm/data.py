@@ -101,6 +101,9 @@ class TokenDataset(Dataset):
         if len(self.index) == 0:
             raise TokenDataError(f"{path}: no utterance fits the model's length limits")
         self.lengths: list[int] = frames[self.index].tolist()
+        ids, speakers = ds["id"], ds["speaker"]
+        self.ids: list[str] = [ids[i] for i in self.index]
+        self.speakers: list[str] = [speakers[i] for i in self.index]
 
     def __len__(self) -> int:
         return len(self.index)
@@ -141,6 +144,30 @@ class TokenDataset(Dataset):
                 "was it written with another symbol table?"
             )
         return TokenItem(id=uid, speaker=row["speaker"], phonemes=phonemes, codes=codes)
+
+
+class SpeakerPrompts:
+    """Per speaker, the utterances of a dataset short enough to be another utterance's AR
+    prompt: at most `max_frames` frames, whole, so that their phonemes are exactly what they
+    say (a cut utterance would need an alignment to cut its phonemes too)."""
+
+    def __init__(self, dataset: TokenDataset, max_frames: int) -> None:
+        if max_frames < 1:
+            raise ValueError(f"max_frames must be at least 1, got {max_frames}")
+        self.dataset = dataset
+        self.max_frames = max_frames
+        self.by_speaker: dict[str, list[int]] = {}
+        for i, (speaker, n) in enumerate(zip(dataset.speakers, dataset.lengths)):
+            if n <= max_frames:
+                self.by_speaker.setdefault(speaker, []).append(i)
+
+    def draw(self, item: TokenItem, rng: np.random.Generator) -> TokenItem | None:
+        """Another utterance of item's speaker, or None when the speaker has no other short
+        one (the item then trains without a prompt)."""
+        pool = [i for i in self.by_speaker.get(item.speaker, []) if self.dataset.ids[i] != item.id]
+        if not pool:
+            return None
+        return self.dataset[pool[int(rng.integers(len(pool)))]]
 
 
 class DurationBucketSampler(Sampler[list[int]]):
@@ -277,6 +304,8 @@ class TokenBatch:
     prompt_starts, prompt_lens: [B], the NAR's prompt span inside each utterance's frames.
     prompt_in_target: whether the NAR is trained on the prompt's frames too (Collator's
         prompt_mode "span") or only on the frames after the prompt ("prefix").
+    loss_starts: [B], the AR's first scored frame: 0, or, when the Collator put another
+        utterance of the speaker in front as a prompt, that utterance's frame count.
     """
 
     ids: list[str]
@@ -287,6 +316,7 @@ class TokenBatch:
     prompt_starts: Tensor
     prompt_lens: Tensor
     prompt_in_target: bool = True
+    loss_starts: Tensor | None = None
 
     def prompt_codes(self) -> Tensor:
         """[B, Q, P_max]: each item's prompt span, left-aligned and padded with 0."""
@@ -330,8 +360,15 @@ class Collator:
       only. This is the layout of synthesis: the phonemes are the prompt's then the target's,
       the prompt codes are the start of that speech, the target frames continue it.
 
-    The span is drawn from a hash of (seed, the batch's ids), so a batch is the same wherever
-    and whenever it is built: in a worker, after a resume, on another rank.
+    ar_prompts: for the AR, put another utterance of the same speaker (`SpeakerPrompts`)
+    in front of each item, joined as synthesis joins a prompt and its target: phonemes
+    [prompt's, separator_id, item's], codes [prompt's | item's]. The batch's `loss_starts`
+    then say where each item's own frames begin; the AR is scored on those only. echovox-tiny's
+    AR was trained without (plain continuation of one utterance).
+
+    The span and the prompt utterance are drawn from a hash of (seed, the batch's ids), so a
+    batch is the same wherever and whenever it is built: in a worker, after a resume, on
+    another rank.
     """
 
     PROMPT_MODES = ("span", "prefix")
@@ -342,9 +379,15 @@ class Collator:
         prompt_frames: int = 225,
         seed: int = 0,
         prompt_mode: str = "span",
+        ar_prompts: SpeakerPrompts | None = None,
+        separator_id: int | None = None,
     ) -> None:
         if prompt_mode not in self.PROMPT_MODES:
             raise ValueError(f"prompt_mode must be one of {self.PROMPT_MODES}, got {prompt_mode!r}")
+        if ar_prompts is not None and separator_id is None:
+            raise ValueError("ar_prompts need the separator_id that joins prompt and target")
+        self.ar_prompts = ar_prompts
+        self.separator_id = separator_id
         self.phoneme_pad_id = phoneme_pad_id
         self.prompt_frames = prompt_frames
         self.seed = seed
@@ -353,6 +396,12 @@ class Collator:
     def __call__(self, items: list[TokenItem]) -> TokenBatch:
         if not items:
             raise ValueError("empty batch")
+        rng = np.random.default_rng(
+            zlib.crc32(f"{self.seed}|{'|'.join(it.id for it in items)}".encode())
+        )
+        loss_starts = None
+        if self.ar_prompts is not None:
+            items, loss_starts = self._join_prompts(items, rng)
         B = len(items)
         Q = items[0].codes.shape[0]
         if any(it.codes.shape[0] != Q for it in items):
@@ -366,9 +415,6 @@ class Collator:
             codes[i, :, : it.codes.shape[1]] = it.codes
         phoneme_lens = torch.tensor([len(it.phonemes) for it in items])
         code_lens = torch.tensor([it.codes.shape[1] for it in items])
-        rng = np.random.default_rng(
-            zlib.crc32(f"{self.seed}|{'|'.join(it.id for it in items)}".encode())
-        )
         prompt_lens = torch.clamp(
             torch.minimum(code_lens // 2, torch.tensor(self.prompt_frames)), min=1
         )
@@ -385,7 +431,30 @@ class Collator:
             prompt_starts=torch.tensor(starts),
             prompt_lens=prompt_lens,
             prompt_in_target=self.prompt_mode == "span",
+            loss_starts=loss_starts,
         )
+
+    def _join_prompts(
+        self, items: list[TokenItem], rng: np.random.Generator
+    ) -> tuple[list[TokenItem], Tensor]:
+        joined, starts = [], []
+        sep = torch.tensor([self.separator_id], dtype=torch.long)
+        for it in items:
+            prompt = self.ar_prompts.draw(it, rng)
+            if prompt is None:
+                joined.append(it)
+                starts.append(0)
+                continue
+            joined.append(
+                TokenItem(
+                    id=it.id,
+                    speaker=it.speaker,
+                    phonemes=torch.cat([prompt.phonemes, sep, it.phonemes]),
+                    codes=torch.cat([prompt.codes, it.codes], dim=1),
+                )
+            )
+            starts.append(prompt.codes.shape[1])
+        return joined, torch.tensor(starts)
 
 
 def write_token_dataset(path: str | Path, rows: list[dict]) -> Path:

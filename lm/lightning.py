@@ -22,7 +22,7 @@ from torch import Tensor
 from .ar import ARModel, lengths_to_mask
 from .checkpoint import save_pretrained
 from .config import ARConfig, NARConfig
-from .data import Collator, DurationBucketSampler, TokenBatch, TokenDataset
+from .data import Collator, DurationBucketSampler, SpeakerPrompts, TokenBatch, TokenDataset
 from .nar import NARModel
 
 
@@ -144,7 +144,9 @@ class LMTask(L.LightningModule):
         self.model.load_state_dict(source.state_dict())
 
     # ---------------------------------------------------------------- steps
-    def _ar_step(self, batch: TokenBatch, stage_name: str) -> Tensor:
+    def _ar_sequences(self, batch: TokenBatch) -> tuple[Tensor, Tensor]:
+        """(inputs, targets), both [B, T + 1]: BOS then codebook 1, and codebook 1 then EOS,
+        with -100 (not scored) on padding and on a prompt utterance put in front."""
         c: ARConfig = self.model.config
         codes = batch.codes[:, 0]  # [B, T]
         B, T = codes.shape
@@ -154,7 +156,14 @@ class LMTask(L.LightningModule):
         inputs[:, 1:] = codes.masked_fill(~real, c.audio_pad_id)
         targets = torch.full((B, T + 1), -100, dtype=torch.long, device=codes.device)
         targets[:, :T] = codes.masked_fill(~real, -100)
+        if batch.loss_starts is not None:
+            before = torch.arange(T, device=codes.device)[None] < batch.loss_starts[:, None]
+            targets[:, :T] = targets[:, :T].masked_fill(before, -100)
         targets[torch.arange(B, device=codes.device), batch.code_lens] = c.eos_id
+        return inputs, targets
+
+    def _ar_step(self, batch: TokenBatch, stage_name: str) -> Tensor:
+        inputs, targets = self._ar_sequences(batch)
         out = self.model(batch.phonemes, batch.phoneme_lens, inputs, batch.code_lens + 1)
         loss = F.cross_entropy(
             out.logits.flatten(0, 1).float(), targets.flatten(), ignore_index=-100
@@ -255,6 +264,11 @@ class TokenDataModule(L.LightningDataModule):
         prompt_mode: where the NAR's prompt comes from (see `Collator`): "span", a random span
             of the utterance that stays in the target (echovox-tiny's NAR), or "prefix", the
             utterance's start, cut from the target as at synthesis.
+        ar_prompt_seconds: 0 trains the AR on single utterances (plain continuation, as
+            echovox-tiny's AR). Above 0, each utterance gets another utterance of its speaker
+            of at most this many seconds in front, as a prompt is at synthesis, and the loss
+            covers the utterance's own frames only (`Collator`, `SpeakerPrompts`). The batches
+            then hold up to that much more than max_frames.
         frame_rate: codec frames per second (turns prompt_seconds into frames).
         num_workers: DataLoader worker processes.
         seed: seeds batch order and prompt spans.
@@ -269,6 +283,7 @@ class TokenDataModule(L.LightningDataModule):
         max_batch_size: int | None = None,
         prompt_seconds: float = 3.0,
         prompt_mode: Literal["span", "prefix"] = "span",
+        ar_prompt_seconds: float = 0.0,
         frame_rate: float = 75.0,
         num_workers: int = 0,
         seed: int = 0,
@@ -282,6 +297,9 @@ class TokenDataModule(L.LightningDataModule):
         )
         self.prompt_frames = max(1, round(prompt_seconds * frame_rate))
         self.prompt_mode = prompt_mode
+        if ar_prompt_seconds < 0:
+            raise ValueError(f"ar_prompt_seconds must be >= 0, got {ar_prompt_seconds}")
+        self.ar_prompt_frames = round(ar_prompt_seconds * frame_rate)
         self.num_workers, self.seed = num_workers, seed
         self._resume: dict | None = None
         self.train_sampler: DurationBucketSampler | None = None
@@ -300,14 +318,26 @@ class TokenDataModule(L.LightningDataModule):
             prompt_frames=self.prompt_frames if task is not None and task.kind == "nar" else 0,
         )
 
+    def _collator(self, ds: TokenDataset) -> Collator:
+        task = self.trainer.lightning_module if self.trainer else None
+        pad = task.model.config.phoneme_pad_id if task is not None else 0
+        ar_prompts, sep = None, None
+        if self.ar_prompt_frames > 0 and task is not None and task.kind == "ar":
+            if task.symbols is None:
+                raise ValueError(
+                    "ar_prompt_seconds needs the model's symbol_table: prompt and utterance "
+                    "are joined by its word separator '_'"
+                )
+            ar_prompts, sep = SpeakerPrompts(ds, self.ar_prompt_frames), task.symbols.id("_")
+        return Collator(pad, self.prompt_frames, self.seed, self.prompt_mode, ar_prompts, sep)
+
     def _loader(
         self, ds: TokenDataset, sampler: DurationBucketSampler
     ) -> torch.utils.data.DataLoader:
-        pad = self.trainer.lightning_module.model.config.phoneme_pad_id if self.trainer else 0
         return torch.utils.data.DataLoader(
             ds,
             batch_sampler=sampler,
-            collate_fn=Collator(pad, self.prompt_frames, self.seed, self.prompt_mode),
+            collate_fn=self._collator(ds),
             num_workers=self.num_workers,
             persistent_workers=self.num_workers > 0,
         )

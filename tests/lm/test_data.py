@@ -4,6 +4,7 @@ import torch
 from echovox.lm.data import (
     Collator,
     DurationBucketSampler,
+    SpeakerPrompts,
     TokenDataError,
     TokenDataset,
     write_token_dataset,
@@ -157,6 +158,46 @@ def test_collator_prefix_mode_takes_the_prompt_from_the_start_and_out_of_the_tar
         assert bool((codes[i, :, n - p :] == 0).all())
     with pytest.raises(ValueError, match="prompt_mode"):
         Collator(prompt_mode="other")
+
+
+def test_collator_puts_another_utterance_of_the_speaker_in_front_for_the_ar(tmp_path):
+    rows = _rows(n=12)
+    ds = TokenDataset(write_token_dataset(tmp_path / "tok", rows))
+    assert ds.ids == [r["id"] for r in rows] and ds.speakers == [r["speaker"] for r in rows]
+    prompts = SpeakerPrompts(ds, max_frames=20)
+    short = {r["id"] for r in rows if r["n_frames"] <= 20}
+    assert {ds.ids[i] for p in prompts.by_speaker.values() for i in p} == short
+    collate = Collator(0, prompt_frames=6, seed=0, ar_prompts=prompts, separator_id=31)
+    items = [ds[i] for i in range(12)]
+    batch = collate(items)
+    assert batch.ids == [it.id for it in items]
+    joined = 0
+    for i, it in enumerate(items):
+        start = int(batch.loss_starts[i])
+        n = int(batch.code_lens[i])
+        assert torch.equal(batch.codes[i, :, start:n], it.codes)  # the item's own frames last
+        if start == 0:  # its speaker has no other utterance short enough
+            assert n == it.codes.shape[1]
+            assert not [j for j in prompts.by_speaker.get(it.speaker, []) if ds.ids[j] != it.id]
+            continue
+        joined += 1
+        prompt = next(
+            ds[j]
+            for j in prompts.by_speaker[it.speaker]
+            if torch.equal(batch.codes[i, :, :start], ds[j].codes) and ds.ids[j] != it.id
+        )
+        assert prompt.speaker == it.speaker and prompt.codes.shape[1] <= 20
+        L = len(prompt.phonemes)
+        ph = batch.phonemes[i, : int(batch.phoneme_lens[i])]
+        assert torch.equal(ph, torch.cat([prompt.phonemes, torch.tensor([31]), it.phonemes]))
+        assert L + 1 + len(it.phonemes) == int(batch.phoneme_lens[i])
+    assert joined >= 6
+    assert torch.equal(collate(items).codes, batch.codes)  # the same batch draws the same
+    assert Collator(0, prompt_frames=6).__call__(items).loss_starts is None
+    with pytest.raises(ValueError, match="separator_id"):
+        Collator(ar_prompts=prompts)
+    with pytest.raises(ValueError, match="max_frames"):
+        SpeakerPrompts(ds, 0)
 
 
 def test_dataset_leaves_out_what_the_model_cannot_take(tmp_path):

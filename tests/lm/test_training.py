@@ -149,6 +149,44 @@ def test_nar_prefix_mode_trains_on_the_frames_after_the_prompt():
     assert math.isfinite(task._step(batch, "train", 0).item())
 
 
+def test_ar_scores_only_the_utterance_after_a_prompt_utterance(tmp_path):
+    from echovox.lm.data import SpeakerPrompts, TokenDataset
+
+    rows = toy_rows(12, seed=0, **TOY)
+    ds = TokenDataset(write_token_dataset(tmp_path / "tok", rows))
+    items = [ds[i] for i in range(12)]
+    batch = Collator(0, 4, ar_prompts=SpeakerPrompts(ds, 100), separator_id=3)(items)
+    task = LMTask("ar", "tiny", TOY)
+    inputs, targets = task._ar_sequences(batch)
+    eos = task.model.config.eos_id
+    for i, it in enumerate(items):
+        start, n = int(batch.loss_starts[i]), int(batch.code_lens[i])
+        assert start > 0  # 4 speakers of 3 short utterances: every one has a prompt
+        assert bool((targets[i, :start] == -100).all())
+        assert torch.equal(targets[i, start:n], it.codes[0]) and targets[i, n] == eos
+        assert torch.equal(inputs[i, 1 : n + 1], batch.codes[i, 0, :n])  # the prompt is input
+    plain = Collator(0, 4)(items)
+    _, targets = task._ar_sequences(plain)
+    assert int((targets != -100).sum()) == sum(it.codes.shape[1] + 1 for it in items)
+
+
+def test_ar_prompt_seconds_trains_through_the_yaml_and_needs_a_symbol_table(tmp_path):
+    from echovox.lm.cli import train
+
+    config = _config(tmp_path, "pairs", kind="ar", max_steps=6, val_check_interval=6)
+    cfg = yaml.safe_load(config.read_text())
+    cfg["data"]["ar_prompt_seconds"] = 0.5  # 20 frames at 40 Hz: every toy utterance
+    config.write_text(yaml.safe_dump(cfg))
+    with pytest.raises(ValueError, match="symbol_table"):
+        train(str(config), threads=1)
+    cfg["model"]["symbol_table"] = "default"  # toy ids 5..39 are valid ids of it
+    del cfg["model"]["model_overrides"]["n_phonemes"]  # the table's size instead
+    config.write_text(yaml.safe_dump(cfg))
+    train(str(config), threads=1, ckpt_path=None)
+    model = load_pretrained(tmp_path / "pairs" / "export")
+    assert model.config.n_phonemes > TOY["n_phonemes"]
+
+
 def test_shipped_yaml_configs_build(tmp_path, monkeypatch):
     from echovox.lm.cli import build_cli
 
