@@ -307,12 +307,14 @@ class TokenDataModule(L.LightningDataModule):
     def _dataset(self, path: str) -> TokenDataset:
         task = self.trainer.lightning_module if self.trainer else None
         c = task.model.config if task else None
+        # an AR prompt utterance put in front takes up to ar_prompt_frames of the model's room
+        room = self.ar_prompt_frames if task is not None and task.kind == "ar" else 0
         return TokenDataset(
             path,
             n_codebooks=c.n_codebooks if c else None,
             codebook_size=c.codebook_size if c else None,
             n_phonemes=c.n_phonemes if c else None,
-            max_frames=c.max_frames if c else None,
+            max_frames=c.max_frames - room if c else None,
             max_phonemes=c.max_phonemes if c else None,
             # the NAR sees prompt + target frames at once
             prompt_frames=self.prompt_frames if task is not None and task.kind == "nar" else 0,
