@@ -415,12 +415,13 @@ class Collator:
             codes[i, :, : it.codes.shape[1]] = it.codes
         phoneme_lens = torch.tensor([len(it.phonemes) for it in items])
         code_lens = torch.tensor([it.codes.shape[1] for it in items])
-        prompt_lens = torch.clamp(
-            torch.minimum(code_lens // 2, torch.tensor(self.prompt_frames)), min=1
-        )
+        prompt_lens = torch.minimum(code_lens // 2, torch.tensor(self.prompt_frames))
         if self.prompt_mode == "prefix":
+            # a 1-frame utterance keeps its frame as the target and goes without a prompt,
+            # so that no batch is left with nothing to score
             starts = [0] * B
         else:
+            prompt_lens = prompt_lens.clamp(min=1)
             starts = [int(rng.integers(0, int(n - p) + 1)) for n, p in zip(code_lens, prompt_lens)]
         return TokenBatch(
             ids=[it.id for it in items],

@@ -269,7 +269,7 @@ class TokenDataModule(L.LightningDataModule):
             of at most this many seconds in front, as a prompt is at synthesis, and the loss
             covers the utterance's own frames only (`Collator`, `SpeakerPrompts`). The batches
             then hold up to that much more than max_frames.
-        frame_rate: codec frames per second (turns prompt_seconds into frames).
+        frame_rate: codec frames per second (turns the seconds above into frames).
         num_workers: DataLoader worker processes.
         seed: seeds batch order and prompt spans.
     """

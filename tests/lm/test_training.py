@@ -134,8 +134,8 @@ def test_init_from_starts_training_from_an_export_and_checks_it(tmp_path):
 
 def test_nar_prefix_mode_trains_on_the_frames_after_the_prompt():
     """In prefix mode the loss covers only the target frames: a NAR given the toy corpus
-    learns it as well as in span mode, and a batch whose frames are all prompt but one is
-    scored on that one frame."""
+    learns it as well as in span mode, and a batch of 2-frame or 1-frame utterances is still
+    scored on one frame each (a 1-frame one goes without a prompt)."""
     torch.set_num_threads(1)
     torch.manual_seed(0)
     items = _items(toy_rows(200, seed=0, **TOY))
@@ -146,6 +146,10 @@ def test_nar_prefix_mode_trains_on_the_frames_after_the_prompt():
     short = [TokenItem("a", "s", torch.tensor([5, 6]), items[0].codes[:, :2].clone())]
     batch = Collator(0, prompt_frames=4, prompt_mode="prefix")(short)
     assert batch.nar_target()[1].tolist() == [1]
+    assert math.isfinite(task._step(batch, "train", 0).item())
+    one = [TokenItem("b", "s", torch.tensor([5]), items[0].codes[:, :1].clone())]
+    batch = Collator(0, prompt_frames=4, prompt_mode="prefix")(one)
+    assert batch.prompt_lens.tolist() == [0] and batch.nar_target()[1].tolist() == [1]
     assert math.isfinite(task._step(batch, "train", 0).item())
 
 
