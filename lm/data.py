@@ -101,9 +101,6 @@ class TokenDataset(Dataset):
         if len(self.index) == 0:
             raise TokenDataError(f"{path}: no utterance fits the model's length limits")
         self.lengths: list[int] = frames[self.index].tolist()
-        ids, speakers = ds["id"], ds["speaker"]
-        self.ids: list[str] = [ids[i] for i in self.index]
-        self.speakers: list[str] = [speakers[i] for i in self.index]
 
     def __len__(self) -> int:
         return len(self.index)
@@ -156,15 +153,19 @@ class SpeakerPrompts:
             raise ValueError(f"max_frames must be at least 1, got {max_frames}")
         self.dataset = dataset
         self.max_frames = max_frames
+        # the id and speaker columns are read here, not by every TokenDataset: only this needs
+        # them, and only for the short utterances
+        short = [i for i, n in enumerate(dataset.lengths) if n <= max_frames]
+        rows = dataset.ds.select_columns(["id", "speaker"]).select(dataset.index[short])
+        self.ids: dict[int, str] = dict(zip(short, rows["id"]))
         self.by_speaker: dict[str, list[int]] = {}
-        for i, (speaker, n) in enumerate(zip(dataset.speakers, dataset.lengths)):
-            if n <= max_frames:
-                self.by_speaker.setdefault(speaker, []).append(i)
+        for i, speaker in zip(short, rows["speaker"]):
+            self.by_speaker.setdefault(speaker, []).append(i)
 
     def draw(self, item: TokenItem, rng: np.random.Generator) -> TokenItem | None:
         """Another utterance of item's speaker, or None when the speaker has no other short
         one (the item then trains without a prompt)."""
-        pool = [i for i in self.by_speaker.get(item.speaker, []) if self.dataset.ids[i] != item.id]
+        pool = [i for i in self.by_speaker.get(item.speaker, []) if self.ids[i] != item.id]
         if not pool:
             return None
         return self.dataset[pool[int(rng.integers(len(pool)))]]

@@ -163,10 +163,11 @@ def test_collator_prefix_mode_takes_the_prompt_from_the_start_and_out_of_the_tar
 def test_collator_puts_another_utterance_of_the_speaker_in_front_for_the_ar(tmp_path):
     rows = _rows(n=12)
     ds = TokenDataset(write_token_dataset(tmp_path / "tok", rows))
-    assert ds.ids == [r["id"] for r in rows] and ds.speakers == [r["speaker"] for r in rows]
     prompts = SpeakerPrompts(ds, max_frames=20)
     short = {r["id"] for r in rows if r["n_frames"] <= 20}
-    assert {ds.ids[i] for p in prompts.by_speaker.values() for i in p} == short
+    assert {prompts.ids[i] for p in prompts.by_speaker.values() for i in p} == short
+    for speaker, pool in prompts.by_speaker.items():
+        assert all(rows[i]["id"] == prompts.ids[i] and rows[i]["speaker"] == speaker for i in pool)
     collate = Collator(0, prompt_frames=6, seed=0, ar_prompts=prompts, separator_id=31)
     items = [ds[i] for i in range(12)]
     batch = collate(items)
@@ -178,13 +179,15 @@ def test_collator_puts_another_utterance_of_the_speaker_in_front_for_the_ar(tmp_
         assert torch.equal(batch.codes[i, :, start:n], it.codes)  # the item's own frames last
         if start == 0:  # its speaker has no other utterance short enough
             assert n == it.codes.shape[1]
-            assert not [j for j in prompts.by_speaker.get(it.speaker, []) if ds.ids[j] != it.id]
+            assert not [
+                j for j in prompts.by_speaker.get(it.speaker, []) if prompts.ids[j] != it.id
+            ]
             continue
         joined += 1
         prompt = next(
             ds[j]
             for j in prompts.by_speaker[it.speaker]
-            if torch.equal(batch.codes[i, :, :start], ds[j].codes) and ds.ids[j] != it.id
+            if torch.equal(batch.codes[i, :, :start], ds[j].codes) and prompts.ids[j] != it.id
         )
         assert prompt.speaker == it.speaker and prompt.codes.shape[1] <= 20
         L = len(prompt.phonemes)
