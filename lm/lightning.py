@@ -304,8 +304,12 @@ class TokenDataModule(L.LightningDataModule):
         self._resume: dict | None = None
         self.train_sampler: DurationBucketSampler | None = None
 
+    @property
+    def _task(self) -> LMTask | None:
+        return self.trainer.lightning_module if self.trainer else None
+
     def _dataset(self, path: str) -> TokenDataset:
-        task = self.trainer.lightning_module if self.trainer else None
+        task = self._task
         c = task.model.config if task else None
         # an AR prompt utterance put in front takes up to ar_prompt_frames of the model's room
         room = self.ar_prompt_frames if task is not None and task.kind == "ar" else 0
@@ -321,7 +325,7 @@ class TokenDataModule(L.LightningDataModule):
         )
 
     def _collator(self, ds: TokenDataset) -> Collator:
-        task = self.trainer.lightning_module if self.trainer else None
+        task = self._task
         pad = task.model.config.phoneme_pad_id if task is not None else 0
         ar_prompts, sep = None, None
         if self.ar_prompt_frames > 0 and task is not None and task.kind == "ar":
