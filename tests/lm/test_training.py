@@ -177,16 +177,15 @@ def test_ar_scores_only_the_utterance_after_a_prompt_utterance(tmp_path):
 def test_ar_prompt_seconds_trains_through_the_yaml_and_needs_a_symbol_table(tmp_path):
     from echovox.lm.cli import train
 
-    config = _config(tmp_path, "pairs", kind="ar", max_steps=6, val_check_interval=6)
-    cfg = yaml.safe_load(config.read_text())
-    cfg["data"]["ar_prompt_seconds"] = 0.5  # 20 frames at 40 Hz: every toy utterance
-    config.write_text(yaml.safe_dump(cfg))
+    data = {"ar_prompt_seconds": 0.5}  # 20 frames at 40 Hz: every toy utterance
+    steps = dict(max_steps=6, val_check_interval=6)
     with pytest.raises(ValueError, match="symbol_table"):
-        train(str(config), threads=1)
-    cfg["model"]["symbol_table"] = "default"  # toy ids 5..39 are valid ids of it
-    del cfg["model"]["model_overrides"]["n_phonemes"]  # the table's size instead
-    config.write_text(yaml.safe_dump(cfg))
-    train(str(config), threads=1, ckpt_path=None)
+        train(str(_config(tmp_path, "no_table", data=data, **steps)), threads=1)
+    model = {
+        "symbol_table": "default",  # toy ids 5..39 are valid ids of it
+        "model_overrides": {k: v for k, v in TOY.items() if k != "n_phonemes"},  # the table's
+    }
+    train(str(_config(tmp_path, "pairs", model=model, data=data, **steps)), threads=1)
     model = load_pretrained(tmp_path / "pairs" / "export")
     assert model.config.n_phonemes > TOY["n_phonemes"]
 
@@ -204,7 +203,16 @@ def test_shipped_yaml_configs_build(tmp_path, monkeypatch):
         assert cli.model.symbols is not None  # trained with the front end's table
 
 
-def _config(root: Path, name: str, kind: str = "ar", every: int = 5, **trainer) -> Path:
+def _config(
+    root: Path,
+    name: str,
+    kind: str = "ar",
+    every: int = 5,
+    model: dict | None = None,
+    data: dict | None = None,
+    **trainer,
+) -> Path:
+    """A tiny-model YAML over a toy corpus; `model`, `data` and `trainer` replace its keys."""
     if not (root / "train").exists():
         write_token_dataset(root / "train", toy_rows(64, seed=0, **TOY))
         write_token_dataset(root / "dev", toy_rows(8, seed=1, **TOY))
@@ -223,7 +231,9 @@ def _config(root: Path, name: str, kind: str = "ar", every: int = 5, **trainer) 
     ckpt = cfg["trainer"]["callbacks"][0]["init_args"]
     ckpt.update(dirpath=str(root / name / "checkpoints"), every_n_train_steps=every)
     cfg["model"].update(model_overrides=dict(TOY), symbol_table=None)
+    cfg["model"].update(model or {})
     cfg["data"].update(train=str(root / "train"), val=str(root / "dev"), max_frames=200)
+    cfg["data"].update(data or {})
     path = root / f"{name}.yaml"
     path.write_text(yaml.safe_dump(cfg))
     return path
@@ -264,12 +274,11 @@ def test_nar_fine_tune_from_an_export_with_prefix_prompts(tmp_path):
     from echovox.lm.cli import export, train
 
     def run(name, steps, **model):
-        config = _config(tmp_path, name, kind="nar", max_steps=steps, val_check_interval=steps)
-        cfg = yaml.safe_load(config.read_text())
-        cfg["model"]["optim"] = {"lr": 3e-3, "warmup_steps": 5}
-        cfg["model"].update(model)
-        cfg["data"]["prompt_mode"] = "prefix"
-        config.write_text(yaml.safe_dump(cfg))
+        model = {"optim": {"lr": 3e-3, "warmup_steps": 5}, **model}
+        data = {"prompt_mode": "prefix"}
+        config = _config(
+            tmp_path, name, "nar", model=model, data=data, max_steps=steps, val_check_interval=steps
+        )
         train(str(config), threads=1)
 
     run("base", 60)
