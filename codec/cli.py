@@ -35,7 +35,8 @@ def train(
         torch_threads: CPU threads for torch (0: default).
         init_from: exported codec directory to fine-tune from (overrides init_from).
         max_time: wall-clock budget "DD:HH:MM:SS" (overrides trainer.max_time); training
-            stops at whichever of max_steps and max_time comes first.
+            stops at whichever of max_steps and max_time comes first. A resumed run counts
+            its budget from zero, not from the time the checkpoint's runs already spent.
     """
     from .training import RunConfig
     from .training import train as fit

@@ -103,8 +103,9 @@ class TrainerConfig:
     val_every_n_steps: int = 500
     ckpt_every_n_steps: int = 500
     torch_threads: int = 0  # 0: leave torch's default
-    # wall-clock budget, Lightning's "DD:HH:MM:SS" (e.g. "00:00:07:30"): training stops
-    # cleanly at whichever of max_steps and max_time comes first, and the codec is exported
+    # wall-clock budget of this run, Lightning's "DD:HH:MM:SS" (e.g. "00:00:07:30"): training
+    # stops cleanly at whichever of max_steps and max_time comes first, and the codec is
+    # exported. A resumed run gets the whole budget again (see `RunBudget`)
     max_time: str | None = None
 
 
@@ -414,6 +415,23 @@ class ExportCallback(L.Callback):
         self._export(pl_module, trainer)
 
 
+def _run_budget(duration: str) -> L.Callback:
+    from lightning.pytorch.callbacks import Timer
+
+    class RunBudget(Timer):
+        """Lightning's Timer with a budget per run instead of per training.
+
+        Lightning restores the elapsed time from the checkpoint, so `--max_time 00:01:00:00` on
+        a resume from a run that already trained an hour stops at once. A budget is the time a
+        lease or job has left (a GPU session, a Slurm limit), so each run counts from zero.
+        """
+
+        def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+            self._offset = 0
+
+    return RunBudget(duration=duration, interval="step")
+
+
 def train(run: RunConfig, ckpt_path: str | None = None) -> Path:
     """Fit a codec; returns the directory of the exported model (out_dir/model)."""
     from lightning.pytorch.callbacks import ModelCheckpoint, TQDMProgressBar
@@ -447,7 +465,6 @@ def train(run: RunConfig, ckpt_path: str | None = None) -> Path:
         default_root_dir=str(out),
         max_steps=lsteps,
         max_epochs=-1,
-        max_time=run.trainer.max_time,
         accelerator=run.trainer.accelerator,
         devices=run.trainer.devices,
         strategy=run.trainer.strategy,
@@ -467,6 +484,7 @@ def train(run: RunConfig, ckpt_path: str | None = None) -> Path:
             ),
             ExportCallback(out / "model", run.trainer.ckpt_every_n_steps),
             TQDMProgressBar(refresh_rate=10),
+            *([_run_budget(run.trainer.max_time)] if run.trainer.max_time else []),
         ],
         enable_model_summary=False,
     )

@@ -135,6 +135,11 @@ def test_max_time_stops_training_and_exports(tmp_path, audio_dir):
     assert (
         Codec.from_pretrained(exported, device="cpu").encode(torch.zeros(1, 1, 800)).shape[1] == 4
     )
+    # a resumed run gets its own budget: Lightning's Timer would restore the 2 s already spent
+    # and stop before the first step
+    train(run, ckpt_path=str(Path(run.out_dir) / "checkpoints" / "last.ckpt"))
+    resumed = torch.load(Path(run.out_dir) / "checkpoints" / "last.ckpt", weights_only=True)
+    assert int(resumed["state_dict"]["gen_steps"]) > steps
 
 
 def test_lightning_step_count():
