@@ -70,3 +70,37 @@ def test_cli_module_does_not_import_torch():
     code = "import sys, echovox.codec.cli; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_average_command(tmp_path, tiny_ckpt, capsys):
+    """Checkpoint averaging: floating weights are the mean, a decoder-only difference keeps
+    the tokens, and codecs that cannot be averaged are refused."""
+    from echovox.codec.model import RVQCodec
+
+    a = RVQCodec.load_directory(tiny_ckpt)
+    b = RVQCodec.load_directory(tiny_ckpt)
+    with torch.no_grad():
+        for p in b.decoder.parameters():
+            p.add_(1.0)
+    b.save_pretrained(tmp_path / "b")
+    out = COMMANDS["average"]([str(tiny_ckpt), str(tmp_path / "b")], str(tmp_path / "avg"))
+    assert "parts that differed: decoder, so the tokens stay the same" in capsys.readouterr().out
+    avg = RVQCodec.load_directory(out)
+    for (name, x), y, z in zip(
+        a.state_dict().items(), b.state_dict().values(), avg.state_dict().values()
+    ):
+        assert torch.allclose(z, (x + y) / 2) if x.is_floating_point() else torch.equal(z, x), name
+    wav = torch.randn(1, 1, 800) * 0.1
+    assert torch.equal(avg.encode(wav), a.encode(wav))
+
+    with pytest.raises(ValueError, match="two or more"):
+        COMMANDS["average"]([str(tiny_ckpt)], str(tmp_path / "x"))
+    other = RVQCodec(a.config.__class__.from_dict({**a.config.to_dict(), "n_codebooks": 2}))
+    other.save_pretrained(tmp_path / "other")
+    with pytest.raises(ValueError, match="n_codebooks"):
+        COMMANDS["average"]([str(tiny_ckpt), str(tmp_path / "other")], str(tmp_path / "x"))
+    fresh = RVQCodec(a.config)  # codebooks never initialised: an integer buffer differs
+    fresh.save_pretrained(tmp_path / "fresh")
+    with pytest.raises(ValueError, match="initialized differs"):
+        COMMANDS["average"]([str(tiny_ckpt), str(tmp_path / "fresh")], str(tmp_path / "x"))
+    assert not (tmp_path / "x").exists()
