@@ -18,6 +18,7 @@ def train(
     torch_threads: int | None = None,
     init_from: str | None = None,
     max_time: str | None = None,
+    keep_exports: bool | None = None,
 ) -> str:
     """Train an RVQ codec from a YAML run config (see codec/train_tiny.yaml).
 
@@ -37,6 +38,8 @@ def train(
         max_time: wall-clock budget "DD:HH:MM:SS" (overrides trainer.max_time); training
             stops at whichever of max_steps and max_time comes first. A resumed run counts
             its budget from zero, not from the time the checkpoint's runs already spent.
+        keep_exports: keep every periodic export as OUT/exports/step-NNNNNN (overrides
+            trainer.keep_exports), to average a run's exports with `echovox codec average`.
     """
     from .training import RunConfig
     from .training import train as fit
@@ -50,6 +53,7 @@ def train(
         "precision": precision,
         "torch_threads": torch_threads,
         "max_time": max_time,
+        "keep_exports": keep_exports,
     }
     for k, v in overrides.items():
         if v is not None:

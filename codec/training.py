@@ -107,6 +107,8 @@ class TrainerConfig:
     # stops cleanly at whichever of max_steps and max_time comes first, and the codec is
     # exported. A resumed run gets the whole budget again (see `RunBudget`)
     max_time: str | None = None
+    # also keep every periodic export as OUT/exports/step-NNNNNN (for `echovox codec average`)
+    keep_exports: bool = False
 
 
 @dataclass
@@ -393,19 +395,24 @@ class CodecLightningModule(L.LightningModule):
 
 
 class ExportCallback(L.Callback):
-    """Writes the bare codec (safetensors + config.json) next to Lightning's checkpoints."""
+    """Writes the bare codec (safetensors + config.json) next to Lightning's checkpoints;
+    with `keep_to`, each periodic export is also kept as keep_to/step-NNNNNN."""
 
-    def __init__(self, directory: Path, every_n_steps: int) -> None:
+    def __init__(self, directory: Path, every_n_steps: int, keep_to: Path | None = None) -> None:
         self.directory = Path(directory)
         self.every = max(1, every_n_steps)
+        self.keep_to = Path(keep_to) if keep_to else None
 
     def _export(self, pl_module: CodecLightningModule, trainer: L.Trainer) -> None:
         if trainer.is_global_zero:
             pl_module.model.save_pretrained(self.directory)
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
-        if int(pl_module.gen_steps) % self.every == 0:
+        step = int(pl_module.gen_steps)
+        if step % self.every == 0:
             self._export(pl_module, trainer)
+            if self.keep_to and trainer.is_global_zero:
+                pl_module.model.save_pretrained(self.keep_to / f"step-{step:06d}")
 
     def on_train_end(self, trainer, pl_module) -> None:
         self._export(pl_module, trainer)
@@ -482,7 +489,11 @@ def train(run: RunConfig, ckpt_path: str | None = None) -> Path:
                 save_last=True,
                 save_top_k=1,
             ),
-            ExportCallback(out / "model", run.trainer.ckpt_every_n_steps),
+            ExportCallback(
+                out / "model",
+                run.trainer.ckpt_every_n_steps,
+                keep_to=out / "exports" if run.trainer.keep_exports else None,
+            ),
             TQDMProgressBar(refresh_rate=10),
             *([_run_budget(run.trainer.max_time)] if run.trainer.max_time else []),
         ],

@@ -152,7 +152,7 @@ def test_decoder_fine_tune_keeps_every_token(tmp_path, audio_dir):
     encoder, codebooks and EMA statistics stay bit-identical, so the tokens do too."""
     first = _tiny_run(tmp_path / "a", audio_dir, max_steps=2)
     base = Codec.from_pretrained(train(first), device="cpu")
-    ft = _tiny_run(tmp_path / "b", audio_dir, max_steps=3)
+    ft = _tiny_run(tmp_path / "b", audio_dir, max_steps=3, keep_exports=True)
     ft.init_from = str(Path(first.out_dir) / "model")
     ft.train = TrainConfig(**{**vars(ft.train), "freeze": ("encoder", "quantizer")})
     tuned = Codec.from_pretrained(train(ft), device="cpu")
@@ -164,6 +164,14 @@ def test_decoder_fine_tune_keeps_every_token(tmp_path, audio_dir):
     assert torch.equal(base.encode(wav), tuned.encode(wav))
     rows = _metrics(Path(ft.out_dir))
     assert [r for r in rows if r.get("train/fm")]  # the adversarial steps ran too
+
+    # trainer.keep_exports: every periodic export stays, and their average keeps the tokens
+    from echovox.codec.cli import COMMANDS
+
+    kept = sorted(str(d) for d in (Path(ft.out_dir) / "exports").iterdir())
+    assert [Path(d).name for d in kept] == ["step-000001", "step-000002", "step-000003"]
+    averaged = Codec.from_pretrained(COMMANDS["average"](kept, str(tmp_path / "avg")), device="cpu")
+    assert torch.equal(base.encode(wav), averaged.encode(wav))
 
 
 def test_fine_tune_config_errors(tmp_path, audio_dir):
