@@ -190,10 +190,8 @@ def average(models: list[str], output: str) -> str:
     if len(models) < 2:
         raise ValueError(f"average needs two or more codec directories, got {len(models)}")
     codecs = [RVQCodec.load_directory(m) for m in models]
-    first = codecs[0].config.to_dict()
     for path, codec in zip(models[1:], codecs[1:]):
-        other = codec.config.to_dict()
-        diff = sorted(k for k in set(first) | set(other) if first.get(k) != other.get(k))
+        diff = codecs[0].config.differences(codec.config)
         if diff:
             raise ValueError(f"{path} has a different codec config than {models[0]}: {diff}")
     states = [c.state_dict() for c in codecs]

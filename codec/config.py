@@ -82,6 +82,11 @@ class CodecConfig:
         d["strides"] = list(self.strides)
         return d
 
+    def differences(self, other: CodecConfig) -> dict[str, tuple[Any, Any]]:
+        """The fields where the two configs differ: {name: (self's value, other's value)}."""
+        a, b = self.to_dict(), other.to_dict()
+        return {k: (a.get(k), b.get(k)) for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)}
+
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> CodecConfig:
         known = {f.name for f in dataclasses.fields(cls)}

@@ -506,10 +506,9 @@ def train(run: RunConfig, ckpt_path: str | None = None) -> Path:
 def init_weights(model: RVQCodec, directory: str | Path) -> None:
     """Copy an exported codec's weights into `model`; the architectures must agree."""
     source = RVQCodec.load_directory(directory)
-    want, have = model.config.to_dict(), source.config.to_dict()
-    diff = sorted(k for k in set(want) | set(have) if want.get(k) != have.get(k))
+    diff = model.config.differences(source.config)
     if diff:
-        detail = ", ".join(f"{k}: run {want.get(k)!r} vs {have.get(k)!r}" for k in diff)
+        detail = ", ".join(f"{k}: run {a!r} vs {b!r}" for k, (a, b) in diff.items())
         raise ValueError(f"init_from {directory} has a different codec architecture ({detail})")
     model.load_state_dict(source.state_dict())
 
