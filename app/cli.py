@@ -62,11 +62,41 @@ def normalize_flags(argv: list[str]) -> list[str]:
     return out
 
 
+# What a user can cause (a missing or unreadable file, a bad value, a foreign checkpoint: the
+# project's own errors all derive from ValueError) is reported in one line, not a traceback.
+USER_ERRORS = (
+    FileNotFoundError,
+    IsADirectoryError,
+    NotADirectoryError,
+    PermissionError,
+    ValueError,
+)
+DEBUG_ENV = "ECHOVOX_DEBUG"
+
+
+def _command_name(args: list[str]) -> str:
+    words = []
+    for arg in args[:3]:
+        if arg.startswith("-"):
+            break
+        words.append(arg)
+        if arg not in SUBSYSTEMS:
+            break
+    return " ".join(["echovox", *words])
+
+
 def main(argv: list[str] | None = None) -> None:
+    import os
+
     from jsonargparse import CLI
 
     args = normalize_flags(sys.argv[1:] if argv is None else argv)
-    CLI(commands(), args=args, as_positional=True)
+    try:
+        CLI(commands(), args=args, as_positional=True)
+    except USER_ERRORS as err:
+        if os.environ.get(DEBUG_ENV):
+            raise
+        sys.exit(f"{_command_name(args)}: {err}\n(set {DEBUG_ENV}=1 for the traceback)")
 
 
 if __name__ == "__main__":

@@ -210,3 +210,29 @@ def test_demo_command_serves_the_app_locally(tiny_model_dir):
             proc.kill()
             out, _ = proc.communicate()
     assert "gradio.live" not in out  # no public share link unless asked for
+
+
+def test_user_errors_are_one_line_for_every_command_group(tmp_path, monkeypatch):
+    """The entry point turns what a user can cause (missing files, bad values, foreign
+    checkpoints) into one line naming the command, in every group, not only `synthesize`;
+    ECHOVOX_DEBUG=1 brings the traceback back."""
+    from echovox.app.cli import main
+    from echovox.checkpoint import CheckpointError
+
+    monkeypatch.delenv("ECHOVOX_DEBUG", raising=False)
+    cases = [
+        (["codec", "train", str(tmp_path / "none.yaml")], "echovox codec train: no such config"),
+        (
+            ["codec", "average", f"[{tmp_path / 'a'},{tmp_path / 'b'}]", str(tmp_path / "o")],
+            "echovox codec average: missing file",
+        ),
+        (["codec", "average", f"[{tmp_path / 'a'}]", str(tmp_path / "o")], "two or more"),
+    ]
+    for args, needle in cases:
+        with pytest.raises(SystemExit) as exc:
+            main(args)
+        assert needle in str(exc.value) and "ECHOVOX_DEBUG=1" in str(exc.value), exc.value
+    assert not (tmp_path / "o").exists()
+    monkeypatch.setenv("ECHOVOX_DEBUG", "1")
+    with pytest.raises(CheckpointError):
+        main(cases[1][0])
