@@ -74,14 +74,14 @@ USER_ERRORS = (
 DEBUG_ENV = "ECHOVOX_DEBUG"
 
 
-def _command_name(args: list[str]) -> str:
+def _command_name(tree: dict[str, Callable | dict], args: list[str]) -> str:
+    """'echovox codec train' for args ['codec', 'train', ...]: the words that name a command."""
     words = []
-    for arg in args[:3]:
-        if arg.startswith("-"):
+    for arg in args:
+        if not isinstance(tree, dict) or arg not in tree:
             break
         words.append(arg)
-        if arg not in SUBSYSTEMS:
-            break
+        tree = tree[arg]
     return " ".join(["echovox", *words])
 
 
@@ -91,12 +91,13 @@ def main(argv: list[str] | None = None) -> None:
     from jsonargparse import CLI
 
     args = normalize_flags(sys.argv[1:] if argv is None else argv)
+    tree = commands()
     try:
-        CLI(commands(), args=args, as_positional=True)
+        CLI(tree, args=args, as_positional=True)
     except USER_ERRORS as err:
         if os.environ.get(DEBUG_ENV):
             raise
-        sys.exit(f"{_command_name(args)}: {err}\n(set {DEBUG_ENV}=1 for the traceback)")
+        sys.exit(f"{_command_name(tree, args)}: {err}\n(set {DEBUG_ENV}=1 for the traceback)")
 
 
 if __name__ == "__main__":
