@@ -403,16 +403,18 @@ class ExportCallback(L.Callback):
         self.every = max(1, every_n_steps)
         self.keep_to = Path(keep_to) if keep_to else None
 
-    def _export(self, pl_module: CodecLightningModule, trainer: L.Trainer) -> None:
+    def _export(
+        self, pl_module: CodecLightningModule, trainer: L.Trainer, directory: Path | None = None
+    ) -> None:
         if trainer.is_global_zero:
-            pl_module.model.save_pretrained(self.directory)
+            pl_module.model.save_pretrained(directory or self.directory)
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         step = int(pl_module.gen_steps)
         if step % self.every == 0:
             self._export(pl_module, trainer)
-            if self.keep_to and trainer.is_global_zero:
-                pl_module.model.save_pretrained(self.keep_to / f"step-{step:06d}")
+            if self.keep_to:
+                self._export(pl_module, trainer, self.keep_to / f"step-{step:06d}")
 
     def on_train_end(self, trainer, pl_module) -> None:
         self._export(pl_module, trainer)
@@ -434,7 +436,7 @@ def _run_budget(duration: str) -> L.Callback:
         """
 
         def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-            self._offset = 0
+            pass  # keep the zero offset Timer starts with
 
     return RunBudget(duration=duration, interval="step")
 
