@@ -97,7 +97,8 @@ class LMTask(L.LightningModule):
             draws the same stages).
         init_from: an exported LM directory (`echovox lm export`, safetensors) whose weights
             start the run: fine-tuning with a new optimizer and schedule, where resuming a
-            checkpoint would continue the old ones. Its kind and config must be this task's.
+            checkpoint would continue the old ones. Its kind and config must be this task's,
+            except for dropout.
             A resumed run takes its weights from the checkpoint instead.
     """
 
@@ -136,7 +137,10 @@ class LMTask(L.LightningModule):
         from .checkpoint import load_pretrained, model_kind
 
         source = load_pretrained(directory)
-        if model_kind(source) != self.kind or source.config != self.model.config:
+        # dropout is a training setting, not part of the weights' shape or meaning: a model
+        # trained without it may be fine-tuned with it (and the other way round)
+        same = dataclasses.replace(source.config, dropout=self.model.config.dropout)
+        if model_kind(source) != self.kind or same != self.model.config:
             raise CheckpointError(
                 f"init_from {directory}: it holds a {model_kind(source)} model with "
                 f"{source.config}, this task trains a {self.kind} model with {self.model.config}"

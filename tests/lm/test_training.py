@@ -130,6 +130,10 @@ def test_init_from_starts_training_from_an_export_and_checks_it(tmp_path):
         LMTask("nar", "tiny", {**TOY, "codebook_size": 64}, init_from=str(tmp_path / "nar"))
     with pytest.raises(CheckpointError):
         LMTask("nar", "tiny", TOY, init_from=str(tmp_path / "missing"))
+    # dropout is a training setting: a fine-tune may switch it on over the same weights
+    tuned = LMTask("nar", "tiny", {**TOY, "dropout": 0.1}, init_from=str(tmp_path / "nar"))
+    assert tuned.model.config.dropout == 0.1
+    assert torch.equal(tuned.model.heads, source.model.heads)
 
 
 def test_nar_prefix_mode_trains_on_the_frames_after_the_prompt():
