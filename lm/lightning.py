@@ -262,6 +262,10 @@ class TokenDataModule(L.LightningDataModule):
         train: path of the training token dataset (save_to_disk folder).
         val: path of the validation token dataset, or None.
         max_frames: frames per batch, padding included.
+        val_max_frames: frames per validation batch (None: max_frames). The NAR validates one
+            stage per batch, cycling through them, so a large training batch on a small
+            validation set would leave stages unscored; keeping this at the size the model was
+            first validated with also keeps its validation losses comparable.
         num_buckets: duration buckets of the sampler.
         max_batch_size: cap on utterances per batch (None: only max_frames).
         prompt_seconds: length of the NAR's prompt span.
@@ -283,6 +287,7 @@ class TokenDataModule(L.LightningDataModule):
         train: str,
         val: str | None = None,
         max_frames: int = 4000,
+        val_max_frames: int | None = None,
         num_buckets: int = 10,
         max_batch_size: int | None = None,
         prompt_seconds: float = 3.0,
@@ -294,6 +299,7 @@ class TokenDataModule(L.LightningDataModule):
     ) -> None:
         super().__init__()
         self.train_path, self.val_path = train, val
+        self.val_max_frames = val_max_frames or max_frames
         self.max_frames, self.num_buckets, self.max_batch_size = (
             max_frames,
             num_buckets,
@@ -371,7 +377,9 @@ class TokenDataModule(L.LightningDataModule):
         if self.val_path is None:
             return []
         ds = self._dataset(self.val_path)
-        sampler = DurationBucketSampler(ds.lengths, self.max_frames, shuffle=False, seed=self.seed)
+        sampler = DurationBucketSampler(
+            ds.lengths, self.val_max_frames, shuffle=False, seed=self.seed
+        )
         return self._loader(ds, sampler)
 
     def state_dict(self) -> dict:

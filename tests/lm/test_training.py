@@ -354,6 +354,25 @@ def test_two_process_ddp_on_cpu_trains_and_saves(tmp_path):
     assert load_pretrained(tmp_path / "ddp" / "export").config.n_codebooks == 4
 
 
+def test_validation_batches_have_their_own_size(tmp_path):
+    """val_max_frames sizes the validation batches alone: a big training batch must not shrink
+    the NAR's validation to a few batches, each scoring one stage."""
+    from echovox.lm.lightning import TokenDataModule
+
+    _config(tmp_path, "sizes")  # writes the toy corpus (64 utterances of 8-16 frames)
+    corpus = str(tmp_path / "train")
+
+    def batches(loader):
+        return [len(b.code_lens) for b in loader]
+
+    big = TokenDataModule(corpus, corpus, max_frames=4000, num_buckets=1)
+    small = TokenDataModule(corpus, corpus, max_frames=4000, val_max_frames=40, num_buckets=1)
+    assert sum(batches(big.val_dataloader())) == sum(batches(small.val_dataloader())) == 64
+    assert len(batches(small.val_dataloader())) > 2 * len(batches(big.val_dataloader()))
+    assert all(n <= 40 // 8 for n in batches(small.val_dataloader()))
+    assert batches(small.train_dataloader()) == [64]  # training keeps max_frames
+
+
 def test_lightning_reaches_the_bucket_sampler_each_epoch(tmp_path):
     from echovox.lm.cli import build_cli
 
