@@ -37,7 +37,10 @@ PRESETS = {
     # codec preset, LM preset
     "tiny": ("tiny", "tiny"),
     "small": ("speech_16k", "small"),
+    "full": ("encodec_24khz", "valle"),  # VALL-E's sizes
 }
+# VALL-E codes EnCodec 24 kHz with 8 of its codebooks (6 kbit/s)
+CODEC_OVERRIDES = {"full": {"n_codebooks": 8}}
 SENTENCES = [
     "The weather was calm when the boat left the harbour.",
     "Nobody expected the meeting to last all afternoon.",
@@ -55,7 +58,7 @@ def build_model(directory: Path, preset: str, frames: int) -> Path:
 
     torch.manual_seed(0)
     codec_preset, lm_preset = PRESETS[preset]
-    codec = RVQCodec(CodecConfig.from_name(codec_preset))
+    codec = RVQCodec(CodecConfig.from_name(codec_preset, **CODEC_OVERRIDES.get(preset, {})))
     symbols = SymbolTable.default()
     prompt_frames = int(3 * codec.frame_rate) + 1
     lm = dict(
@@ -100,7 +103,7 @@ def main() -> None:
         tmp = Path(tmp)
         from echovox.codec import CodecConfig
 
-        cc = CodecConfig.from_name(PRESETS[args.preset][0])
+        cc = CodecConfig.from_name(PRESETS[args.preset][0], **CODEC_OVERRIDES.get(args.preset, {}))
         frames = args.frames or int(2 * cc.frame_rate)
         model_dir = build_model(tmp / "model", args.preset, frames)
         prompt = prompt_audio(tmp / "prompt.wav", 16_000)

@@ -1,4 +1,5 @@
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -55,3 +56,44 @@ def test_benchmarks_refuse_cuda_without_a_gpu(script):
     r = run_benchmark(script, "--device", "cuda")
     assert r.returncode != 0
     assert "torch sees no CUDA device" in r.stderr
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message on a CPU-only machine")
+def test_device_synthesis_benchmark_refuses_cuda_without_a_gpu():
+    r = run_benchmark("device_synthesis_rtf.py", "--device", "cuda")
+    assert r.returncode != 0
+    assert "torch sees no CUDA device" in r.stderr
+
+
+def test_device_synthesis_benchmark_replays_phonemes_without_espeak(tmp_path):
+    """The GPU machine has no espeak-ng: phonemes recorded here are replayed there. The replay
+    runs with phonemizer made unimportable, and a text it lacks is named, not guessed."""
+    table = tmp_path / "phonemes.json"
+    recorded = run_benchmark("device_synthesis_rtf.py", "--write_phonemes", str(table))
+    assert recorded.returncode == 0, recorded.stderr
+    assert json.loads(recorded.stdout)["phonemes_written"] == str(table)
+    blocked = tmp_path / "blocked" / "phonemizer"
+    blocked.mkdir(parents=True)
+    (blocked / "__init__.py").write_text("raise ImportError('no espeak-ng on this machine')\n")
+
+    def replay(path):
+        return subprocess.run(
+            [sys.executable, str(REPO / "benchmarks" / "device_synthesis_rtf.py"), "--quick"]
+            + ["--phonemes", str(path), "--threads", "1"],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            env={**os.environ, "PYTHONPATH": str(blocked.parent)},
+        )
+
+    r = replay(table)
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)["echovox_tiny"]
+    assert out["one_sentence"]["audio_s"] > 1 and out["batch_of_2"]["rtf"] > 0
+    assert out["codec_vs_cpu"]["codes_equal"] == 1.0  # the CPU against itself
+    entries = json.loads(table.read_text())
+    table.write_text(json.dumps(dict(list(entries.items())[1:])))
+    r = replay(table)
+    assert r.returncode != 0 and "record it again with --write_phonemes" in r.stderr
+    r = replay(tmp_path / "missing.json")
+    assert r.returncode != 0 and "no such file" in r.stderr
