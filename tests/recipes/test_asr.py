@@ -30,6 +30,28 @@ def test_pocketsphinx_recognises_synthetic_speech(tmp_path):
     assert asr.name == "pocketsphinx" and "bundled" in asr.model
 
 
+@pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng missing")
+def test_pocketsphinx_hears_each_utterance_afresh(tmp_path):
+    """The same audio gets the same transcript whatever was transcribed before it: WERs
+    must not depend on the order of an evaluation list. One decoder reused across utterances
+    failed this (its transcript of `target` changed after the noise or the other voices)."""
+    import soxr
+
+    def say(text, voice):
+        subprocess.run(["espeak-ng", "-v", voice, "-s", "140", "-w", str(tmp_path / "s.wav"), text],
+                       check=True)  # fmt: skip
+        audio, sr = sf.read(tmp_path / "s.wav", dtype="float32")
+        return soxr.resample(audio, sr, 16000)
+
+    target = say("she sells sea shells by the sea shore every summer", "en-us+m3")
+    other = say("please call stella and ask her to bring these things", "en-us")
+    noise = 0.9 * np.random.default_rng(0).standard_normal(160_000).astype(np.float32)
+    asr = PocketSphinxAsr()
+    (alone,) = asr.transcribe([target])
+    for before in ([noise], [other, target] * 2, [0.05 * other] * 3):
+        assert asr.transcribe([*before, target])[-1] == alone
+
+
 def test_transformers_ctc_backend_loads_a_local_checkpoint(tmp_path):
     """The hub-id path for real users, exercised on a tiny random HuBERT-CTC saved here."""
     from transformers import (
