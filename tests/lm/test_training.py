@@ -379,6 +379,41 @@ def test_validation_batches_have_their_own_size(tmp_path):
     assert batches(small.train_dataloader()) == [64]  # training keeps max_frames
 
 
+def test_gpu_fine_tunes_rank_each_checkpoint_by_its_own_validation(tmp_path):
+    """The GPU configs' monitored checkpoint is saved when a validation ends. A step-triggered
+    save (every_n_train_steps) can run before that step's validation and carry the previous
+    one's loss, so "the best checkpoint" could be one interval off."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    from echovox.lm.cli import train
+
+    config = _config(tmp_path, "gpu", "nar", max_steps=30, val_check_interval=5)
+    cfg = yaml.safe_load(config.read_text())
+    shipped = yaml.safe_load((REPO / "lm/finetune_nar_compact_gpu.yaml").read_text())
+    callbacks = shipped["trainer"]["callbacks"]
+    for cb in callbacks:
+        args = cb["init_args"]
+        args["dirpath"] = str(tmp_path / "gpu" / Path(args["dirpath"]).name)
+        if args.get("every_n_train_steps"):
+            args["every_n_train_steps"] = 5
+        if args.get("monitor"):
+            args["save_top_k"] = -1  # keep every ranked checkpoint, to check each one's score
+    cfg["trainer"]["callbacks"] = callbacks
+    config.write_text(yaml.safe_dump(cfg))
+    train(str(config), threads=1)
+    events = EventAccumulator(str(tmp_path / "gpu" / "tb" / "run"))
+    events.Reload()
+    # a validation after the optimizer step that made global_step g is logged at step g - 1
+    val = {e.step + 1: e.value for e in events.Scalars("val/loss")}
+    ranked = sorted((tmp_path / "gpu" / "best").glob("*.ckpt"))
+    assert len(ranked) == len(val) == 6
+    for path in ranked:
+        ckpt = torch.load(path, weights_only=True)
+        (state,) = [v for k, v in ckpt["callbacks"].items() if "'monitor': 'val/loss'" in k]
+        assert float(state["current_score"]) == pytest.approx(val[ckpt["global_step"]]), path
+    assert (tmp_path / "gpu" / "checkpoints" / "last.ckpt").is_file()  # for resuming
+
+
 def test_lightning_reaches_the_bucket_sampler_each_epoch(tmp_path):
     from echovox.lm.cli import build_cli
 
