@@ -299,7 +299,7 @@ class TokenDataModule(L.LightningDataModule):
     ) -> None:
         super().__init__()
         self.train_path, self.val_path = train, val
-        self.val_max_frames = val_max_frames or max_frames
+        self.val_max_frames = max_frames if val_max_frames is None else val_max_frames
         self.max_frames, self.num_buckets, self.max_batch_size = (
             max_frames,
             num_buckets,
