@@ -21,6 +21,8 @@ from typing import Any
 from .stage import StageReport, done_marker
 
 KINDS = ("ar", "nar")
+# the training YAMLs' checkpoint folders: resuming saves, and the best validation losses
+CHECKPOINT_DIRS = ("checkpoints", "best")
 
 
 def lm_dir(cfg, kind: str) -> Path:
@@ -55,7 +57,10 @@ def run_yaml(cfg, kind: str) -> Path:
         logger.setdefault("init_args", {})["save_dir"] = str(out)
     for cb in trainer.get("callbacks") or []:
         if isinstance(cb, dict) and cb.get("class_path", "").endswith("ModelCheckpoint"):
-            cb.setdefault("init_args", {})["dirpath"] = str(out / "checkpoints")
+            # each checkpoint folder keeps its name inside the run's folder: the resuming
+            # saves in checkpoints/, the validation-ranked ones in best/
+            args = cb.setdefault("init_args", {})
+            args["dirpath"] = str(out / Path(args.get("dirpath") or CHECKPOINT_DIRS[0]).name)
     out.mkdir(parents=True, exist_ok=True)
     path = out / "train.yaml"
     path.write_text(f"# written by the recipe's stage 6 from {src}\n" + yaml.safe_dump(data))
@@ -89,8 +94,9 @@ def stage_train_lm(cfg, force: bool = False) -> StageReport:
         raise FileNotFoundError(f"{cfg.exp / 'tokens' / 'train'} is missing: run stage 5 first")
     if force:
         for kind in KINDS:  # a forced rerun starts fresh instead of resuming
-            for ckpt in (lm_dir(cfg, kind) / "checkpoints").glob("*.ckpt"):
-                ckpt.unlink()
+            for folder in CHECKPOINT_DIRS:
+                for ckpt in (lm_dir(cfg, kind) / folder).glob("*.ckpt"):
+                    ckpt.unlink()
     jobs = []
     for kind in KINDS:
         log = lm_dir(cfg, kind) / "train.log"
