@@ -57,10 +57,12 @@ def run_yaml(cfg, kind: str) -> Path:
         logger.setdefault("init_args", {})["save_dir"] = str(out)
     for cb in trainer.get("callbacks") or []:
         if isinstance(cb, dict) and cb.get("class_path", "").endswith("ModelCheckpoint"):
-            # each checkpoint folder keeps its name inside the run's folder: the resuming
-            # saves in checkpoints/, the validation-ranked ones in best/
+            # inside the run's folder: a `best` folder (the validation-ranked saves) stays
+            # best/, every other one becomes checkpoints/ (the resuming saves), so that a
+            # forced rerun knows what to clear
             args = cb.setdefault("init_args", {})
-            args["dirpath"] = str(out / Path(args.get("dirpath") or CHECKPOINT_DIRS[0]).name)
+            name = Path(args.get("dirpath") or "").name
+            args["dirpath"] = str(out / (name if name in CHECKPOINT_DIRS else CHECKPOINT_DIRS[0]))
     out.mkdir(parents=True, exist_ok=True)
     path = out / "train.yaml"
     path.write_text(f"# written by the recipe's stage 6 from {src}\n" + yaml.safe_dump(data))

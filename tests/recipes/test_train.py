@@ -22,3 +22,15 @@ def test_run_yaml_keeps_resume_and_ranked_checkpoints_apart(tmp_path):
         # resuming reads checkpoints/; the validation-ranked saves go to best/, not beside them
         assert folders == {str(out / "checkpoints"): None, str(out / "best"): "val/loss"}
         assert written["data"]["train"] == str(cfg.exp / "tokens" / "train")
+
+
+def test_run_yaml_sends_other_checkpoint_folders_to_the_resume_folder(tmp_path):
+    """A folder of another name becomes checkpoints/, which a forced rerun clears."""
+    cfg = synthetic_config(tmp_path)
+    own = yaml.safe_load((REPO / "lm/train_ar_tiny.yaml").read_text())
+    own["trainer"]["callbacks"][0]["init_args"]["dirpath"] = "somewhere/ckpts"
+    (tmp_path / "own.yaml").write_text(yaml.safe_dump(own))
+    cfg.lm.ar_config = str(tmp_path / "own.yaml")
+    written = yaml.safe_load(run_yaml(cfg, "ar").read_text())
+    args = written["trainer"]["callbacks"][0]["init_args"]
+    assert args["dirpath"] == str(lm_dir(cfg, "ar") / "checkpoints")
