@@ -10,12 +10,13 @@ import torch
 REPO = Path(__file__).resolve().parents[2]
 
 
-def run_benchmark(script: str, *args: str) -> subprocess.CompletedProcess:
+def run_benchmark(script: str, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, str(REPO / "benchmarks" / script), "--quick", *args],
         capture_output=True,
         text=True,
         timeout=300,
+        env=env,
     )
 
 
@@ -77,12 +78,9 @@ def test_device_synthesis_benchmark_replays_phonemes_without_espeak(tmp_path):
     (blocked / "__init__.py").write_text("raise ImportError('no espeak-ng on this machine')\n")
 
     def replay(path):
-        return subprocess.run(
-            [sys.executable, str(REPO / "benchmarks" / "device_synthesis_rtf.py"), "--quick"]
-            + ["--phonemes", str(path), "--threads", "1"],
-            capture_output=True,
-            text=True,
-            timeout=300,
+        return run_benchmark(
+            "device_synthesis_rtf.py",
+            *("--phonemes", str(path), "--threads", "1"),
             env={**os.environ, "PYTHONPATH": str(blocked.parent)},
         )
 
