@@ -30,11 +30,14 @@ def train(
         strategy: Lightning strategy, e.g. ddp.
         precision: 32-true, or bf16-mixed on a GPU.
         ckpt_path: Lightning checkpoint to resume from (e.g. OUT/checkpoints/last.ckpt).
-        out_dir: where checkpoints, logs and the exported model (OUT/model) go.
+        out_dir: where checkpoints, logs and the exported model (OUT/model, with the
+            run's discriminators beside it as discriminator.safetensors) go.
         train_dir: folder of training audio (overrides data.train_dir).
         val_dir: folder of validation audio (overrides data.val_dir).
         torch_threads: CPU threads for torch (0: default).
-        init_from: exported codec directory to fine-tune from (overrides init_from).
+        init_from: exported codec directory to fine-tune from (overrides init_from); its
+            discriminator.safetensors, where present and of this run's layout, seeds the
+            discriminators too.
         max_time: wall-clock budget "DD:HH:MM:SS" (overrides trainer.max_time); training
             stops at whichever of max_steps and max_time comes first. A resumed run counts
             its budget from zero, not from the time the checkpoint's runs already spent.

@@ -9,9 +9,11 @@ import torch
 from echovox.codec import Codec, CodecConfig
 from echovox.codec.metrics import si_sdr
 from echovox.codec.training import (
+    DISCRIMINATOR_NAME,
     CodecLightningModule,
     RunConfig,
     TrainConfig,
+    init_discriminator,
     lightning_max_steps,
     train,
 )
@@ -174,6 +176,29 @@ def test_decoder_fine_tune_keeps_every_token(tmp_path, audio_dir):
     assert torch.equal(base.encode(wav), averaged.encode(wav))
 
 
+def test_fine_tune_continues_the_discriminators(tmp_path, audio_dir):
+    """A run exports its discriminators beside its codec (not into the kept step exports), and a
+    fine-tune from that directory starts from them when their layout matches its own."""
+    first = _tiny_run(tmp_path / "a", audio_dir, max_steps=2, keep_exports=True)
+    exported = train(first)
+    assert (exported / DISCRIMINATOR_NAME).is_file()
+    assert not list((Path(first.out_dir) / "exports").glob(f"*/{DISCRIMINATOR_NAME}"))
+
+    same = CodecLightningModule(first.model, first.train).discriminator
+    assert init_discriminator(same, exported).startswith("discriminators: continued")
+    from safetensors.torch import load_file
+
+    saved = load_file(str(exported / DISCRIMINATOR_NAME))
+    assert all(torch.equal(v, saved[k]) for k, v in same.state_dict().items())
+
+    wider = TrainConfig(**{**vars(first.train), "stft_disc_channels": 8})
+    other = CodecLightningModule(first.model, wider).discriminator
+    before = {k: v.clone() for k, v in other.state_dict().items()}
+    assert "another layout" in init_discriminator(other, exported)
+    assert all(torch.equal(v, before[k]) for k, v in other.state_dict().items())
+    assert "from scratch" in init_discriminator(other, tmp_path)  # no file there
+
+
 def test_fine_tune_config_errors(tmp_path, audio_dir):
     with pytest.raises(ValueError, match="unknown parts"):
         TrainConfig(freeze=("encoder", "vocoder"))
@@ -196,6 +221,7 @@ def test_fine_tune_config_errors(tmp_path, audio_dir):
         "train_16k_cpu.yaml",
         "finetune_decoder_16k_cpu.yaml",
         "finetune_decoder_16k_gpu.yaml",
+        "finetune_whole_16k_cpu.yaml",
     ],
 )
 def test_shipped_configs_parse(name):
