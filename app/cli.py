@@ -63,7 +63,8 @@ def normalize_flags(argv: list[str]) -> list[str]:
 
 
 # What a user can cause (a missing or unreadable file, a bad value, a foreign checkpoint: the
-# project's own errors all derive from ValueError) is reported in one line, not a traceback.
+# project's own errors all derive from ValueError; an ASR or speaker-encoder backend that cannot
+# run here) is reported in one line, not a traceback. The commands raise; only main() reports.
 USER_ERRORS = (
     FileNotFoundError,
     IsADirectoryError,
@@ -90,11 +91,14 @@ def main(argv: list[str] | None = None) -> None:
 
     from jsonargparse import CLI
 
+    from .asr import AsrUnavailableError
+    from .speaker import SpeakerBackendError
+
     args = normalize_flags(sys.argv[1:] if argv is None else argv)
     tree = commands()
     try:
         CLI(tree, args=args, as_positional=True)
-    except USER_ERRORS as err:
+    except (*USER_ERRORS, AsrUnavailableError, SpeakerBackendError) as err:
         if os.environ.get(DEBUG_ENV):
             raise
         sys.exit(f"{_command_name(tree, args)}: {err}\n(set {DEBUG_ENV}=1 for the traceback)")

@@ -1,7 +1,8 @@
 """Top-level app subcommands: `echovox synthesize`, `demo`, `assemble_model`, `eval run|make_list`.
 
 Heavy imports (torch, gradio) happen inside the functions so `echovox --help` stays fast.
-User errors exit with a one-line message, not a traceback.
+User errors are raised, and the entry point (`echovox.app.cli.main`) turns them into one line
+naming the command; ECHOVOX_DEBUG=1 brings the traceback back.
 """
 
 from __future__ import annotations
@@ -9,10 +10,6 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 from typing import Literal
-
-
-def _fail(command: str, err: Exception) -> None:
-    sys.exit(f"echovox {command}: {err}")
 
 
 def synthesize(
@@ -61,69 +58,62 @@ def synthesize(
 
     from tqdm import tqdm
 
-    from echovox.audio import AudioError
-    from echovox.checkpoint import CheckpointError
-
-    from .asr import AsrUnavailableError
-    from .synthesizer import Synthesizer, TextError
+    from .synthesizer import Synthesizer
 
     if threads is not None:
         import torch
 
         torch.set_num_threads(max(1, threads))
     if (text is None) == (text_file is None):
-        _fail("synthesize", ValueError("give exactly one of --text and --text_file"))
+        raise ValueError("give exactly one of --text and --text_file")
     if prompt is None:
-        _fail("synthesize", ValueError("--prompt (a recording of the voice to clone) is required"))
+        raise ValueError("--prompt (a recording of the voice to clone) is required")
     if text_file is not None:
         try:
             text = Path(text_file).read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as err:
-            _fail("synthesize", ValueError(f"cannot read --text_file {text_file}: {err}"))
-    try:
-        tts = Synthesizer.from_pretrained(model, device=device, half_weights=half_weights)
-        overrides = {
-            k: v
-            for k, v in dict(
-                temperature=temperature, top_k=top_k, top_p=top_p, cfg_scale=cfg_scale
-            ).items()
-            if v is not None
-        }
-        if repetition_aware is not None and not repetition_aware:
-            overrides["repetition_window"] = 0
-        if seed is not None:
-            overrides["seed"] = seed
-        settings = tts.default_settings(**overrides)
-        bar = tqdm(desc="synthesize", unit="chunk", file=sys.stderr)
+            raise ValueError(f"cannot read --text_file {text_file}: {err}") from err
+    tts = Synthesizer.from_pretrained(model, device=device, half_weights=half_weights)
+    overrides = {
+        k: v
+        for k, v in dict(
+            temperature=temperature, top_k=top_k, top_p=top_p, cfg_scale=cfg_scale
+        ).items()
+        if v is not None
+    }
+    if repetition_aware is not None and not repetition_aware:
+        overrides["repetition_window"] = 0
+    if seed is not None:
+        overrides["seed"] = seed
+    settings = tts.default_settings(**overrides)
+    bar = tqdm(desc="synthesize", unit="chunk", file=sys.stderr)
 
-        def progress(done: int, total: int) -> None:
-            bar.total = total
-            bar.n = done
-            bar.refresh()
+    def progress(done: int, total: int) -> None:
+        bar.total = total
+        bar.n = done
+        bar.refresh()
 
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            audio = tts.clone(
-                text,
-                prompt=prompt,
-                prompt_text=prompt_text,
-                settings=settings,
-                prompt_seconds=prompt_seconds,
-                progress=progress,
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        audio = tts.clone(
+            text,
+            prompt=prompt,
+            prompt_text=prompt_text,
+            settings=settings,
+            prompt_seconds=prompt_seconds,
+            progress=progress,
+        )
+    bar.close()
+    for w in caught:
+        print(f"warning: {w.message}", file=sys.stderr)
+    for i, reason in enumerate(audio.stop_reasons):
+        if reason != "eos":
+            print(
+                f"warning: sentence {i + 1} reached the length limit before the model ended "
+                "it; try a lower --temperature or another --seed",
+                file=sys.stderr,
             )
-        bar.close()
-        for w in caught:
-            print(f"warning: {w.message}", file=sys.stderr)
-        for i, reason in enumerate(audio.stop_reasons):
-            if reason != "eos":
-                print(
-                    f"warning: sentence {i + 1} reached the length limit before the model ended "
-                    "it; try a lower --temperature or another --seed",
-                    file=sys.stderr,
-                )
-        path = audio.save(output)
-    except (AudioError, TextError, CheckpointError, AsrUnavailableError, ValueError) as err:
-        _fail("synthesize", err)
+    path = audio.save(output)
     summary = {
         "output": str(path),
         "duration_s": round(audio.duration, 3),
@@ -160,15 +150,10 @@ def demo(
         concurrency: requests processed at once.
         max_queue: requests waiting beyond which new ones are refused.
     """
-    from echovox.checkpoint import CheckpointError
-
     from .demo import DemoConfig, launch
     from .synthesizer import Synthesizer
 
-    try:
-        tts = Synthesizer.from_pretrained(model, device=device)
-    except (CheckpointError, ValueError) as err:
-        _fail("demo", err)
+    tts = Synthesizer.from_pretrained(model, device=device)
     cfg = DemoConfig(max_chars=max_chars, concurrency=concurrency, max_queue=max_queue)
     launch(tts, host=host, port=port, share=share, config=cfg, block=True)
 
@@ -200,26 +185,21 @@ def assemble_model(
             codebook's expected vector under the NAR's softmax: where the NAR is unsure it adds
             about the mean residual instead of a probably wrong one (see app/README.md).
     """
-    from echovox.checkpoint import CheckpointError
-
     from .checkpoint import assemble_model_dir
 
     if codec is None or ar is None or nar is None:
-        _fail("assemble_model", ValueError("--codec, --ar and --nar are all required"))
-    try:
-        path = assemble_model_dir(
-            output,
-            codec=codec,
-            ar=ar,
-            nar=nar,
-            symbols=symbols,
-            language=language,
-            prompt_seconds=prompt_seconds,
-            name=name,
-            nar_decoding=nar_decoding,
-        )
-    except (CheckpointError, ValueError, FileNotFoundError) as err:
-        _fail("assemble_model", err)
+        raise ValueError("--codec, --ar and --nar are all required")
+    path = assemble_model_dir(
+        output,
+        codec=codec,
+        ar=ar,
+        nar=nar,
+        symbols=symbols,
+        language=language,
+        prompt_seconds=prompt_seconds,
+        name=name,
+        nar_decoding=nar_decoding,
+    )
     print(path)
 
 
@@ -262,7 +242,6 @@ def eval_make_list(
         max_prompt_seconds: longest preferred cross-prompt utterance.
     """
     from .evaluation import (
-        EvalListError,
         ListSpec,
         build_test_list,
         librispeech_utterances,
@@ -270,26 +249,23 @@ def eval_make_list(
     )
 
     if (synthetic is None) == (librispeech is None):
-        _fail("eval make_list", ValueError("give exactly one of --synthetic and --librispeech"))
-    try:
-        spec = ListSpec(
-            per_speaker=per_speaker or None,
-            seed=seed,
-            modes=tuple(m.strip() for m in modes.split(",") if m.strip()),
-            min_seconds=min_seconds,
-            max_seconds=max_seconds,
-            prompt_seconds=prompt_seconds,
-            max_prompt_seconds=max_prompt_seconds,
-        )
-        if synthetic is not None:
-            utts = synthetic_utterances(synthetic, speakers, split)
-            source = f"synthetic {synthetic}" + (f" (heldout in {speakers})" if speakers else "")
-        else:
-            utts = librispeech_utterances(librispeech)
-            source = f"librispeech {librispeech}"
-        built = build_test_list(utts, output, spec, source=source)
-    except (EvalListError, ValueError, OSError) as err:
-        _fail("eval make_list", err)
+        raise ValueError("give exactly one of --synthetic and --librispeech")
+    spec = ListSpec(
+        per_speaker=per_speaker or None,
+        seed=seed,
+        modes=tuple(m.strip() for m in modes.split(",") if m.strip()),
+        min_seconds=min_seconds,
+        max_seconds=max_seconds,
+        prompt_seconds=prompt_seconds,
+        max_prompt_seconds=max_prompt_seconds,
+    )
+    if synthetic is not None:
+        utts = synthetic_utterances(synthetic, speakers, split)
+        source = f"synthetic {synthetic}" + (f" (heldout in {speakers})" if speakers else "")
+    else:
+        utts = librispeech_utterances(librispeech)
+        source = f"librispeech {librispeech}"
+    built = build_test_list(utts, output, spec, source=source)
     for note in built.notes:
         print(f"note: {note}", file=sys.stderr)
     print(f"{built.path}: {len(built.items)} items, {built.n_speakers} speakers")
@@ -337,10 +313,7 @@ def eval_run(
             the output is the AR's and the gap to the codec resynthesis is the NAR's
             (OUTPUT/teacher_forced/).
     """
-    from echovox.checkpoint import CheckpointError
-
-    from .evaluation import EvalListError, RunOptions, run_evaluation
-    from .speaker import SpeakerBackendError
+    from .evaluation import RunOptions, run_evaluation
 
     if threads is not None:
         import torch
@@ -360,10 +333,7 @@ def eval_run(
         codec_resynthesis=codec_resynthesis,
         teacher_forced=teacher_forced,
     )
-    try:
-        run = run_evaluation(test_list, output, opts)
-    except (EvalListError, SpeakerBackendError, CheckpointError, ValueError, RuntimeError) as err:
-        _fail("eval run", err)
+    run = run_evaluation(test_list, output, opts)
     print(run.markdown)
     print(f"wrote {run.json_path} and {run.markdown_path}", file=sys.stderr)
 

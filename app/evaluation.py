@@ -683,11 +683,15 @@ def load_asr(backend: str, model: str | None = None, device: str = "cpu"):
     """A recogniser with .name, .model and .transcribe(list of 16 kHz [S]) -> list[str]."""
     from echovox.recipes.asr import PocketSphinxAsr, TransformersAsr
 
+    from .asr import AsrUnavailableError
+
     if backend == "pocketsphinx":
         try:
             return PocketSphinxAsr(model)
         except ImportError as err:
-            raise RuntimeError("the pocketsphinx backend needs: pip install pocketsphinx") from err
+            raise AsrUnavailableError(
+                "the pocketsphinx backend needs: pip install pocketsphinx"
+            ) from err
     if backend == "transformers":
         if not model:
             raise ValueError("--asr transformers needs --asr_model (a Whisper or CTC folder)")

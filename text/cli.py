@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 from typing import Literal
 
@@ -18,11 +17,8 @@ def phonemize(text: str, language: str = "en-us", format: Literal["text", "json"
     """
     from .frontend import TextFrontend
 
-    try:
-        frontend = TextFrontend(language)
-        chunks = frontend.chunks(text)
-    except ValueError as err:
-        sys.exit(f"echovox phonemize: {err}")
+    frontend = TextFrontend(language)  # a bad language or text raises; main() reports it
+    chunks = frontend.chunks(text)
     rows = []
     for chunk in chunks:
         words = chunk.normalized.split()
@@ -71,7 +67,7 @@ def bpe_train(
     from .bpe import train_bpe
 
     if not corpus.is_file():
-        sys.exit(f"echovox bpe train: corpus not found: {corpus}")
+        raise FileNotFoundError(f"corpus not found: {corpus}")
     lines = [line.strip() for line in corpus.read_text(encoding="utf-8").splitlines()]
     lines = [line for line in lines if line]
     if from_text:

@@ -227,6 +227,13 @@ def test_user_errors_are_one_line_for_every_command_group(tmp_path, monkeypatch)
             "echovox codec average: missing file",
         ),
         (["codec", "average", f"[{tmp_path / 'a'}]", str(tmp_path / "o")], "two or more"),
+        (["synthesize", "--text", "hi"], "echovox synthesize: --prompt"),
+        (["eval", "make_list", str(tmp_path / "o")], "echovox eval make_list: give exactly one"),
+        (["phonemize", "hi", "--language", "xx"], "echovox phonemize: unsupported language"),
+        (
+            ["bpe", "train", str(tmp_path / "none.txt"), str(tmp_path / "o")],
+            "echovox bpe train: corpus not found",
+        ),
     ]
     for args, needle in cases:
         with pytest.raises(SystemExit) as exc:
@@ -236,3 +243,5 @@ def test_user_errors_are_one_line_for_every_command_group(tmp_path, monkeypatch)
     monkeypatch.setenv("ECHOVOX_DEBUG", "1")
     with pytest.raises(CheckpointError):
         main(cases[1][0])
+    with pytest.raises(ValueError, match="--prompt"):  # the app commands no longer catch it
+        main(cases[3][0])
