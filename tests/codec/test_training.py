@@ -222,6 +222,7 @@ def test_fine_tune_config_errors(tmp_path, audio_dir):
         "finetune_decoder_16k_cpu.yaml",
         "finetune_decoder_16k_gpu.yaml",
         "finetune_whole_16k_cpu.yaml",
+        "finetune_whole_16k_gpu.yaml",
     ],
 )
 def test_shipped_configs_parse(name):
