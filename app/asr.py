@@ -13,11 +13,9 @@ import numpy as np
 
 from echovox.audio import resample
 
+from .errors import AsrUnavailableError
+
 ASR_SR = 16_000
-
-
-class AsrUnavailableError(RuntimeError):
-    """No speech recogniser is installed, so a prompt transcript must be given."""
 
 
 @lru_cache(maxsize=1)

@@ -91,8 +91,7 @@ def main(argv: list[str] | None = None) -> None:
 
     from jsonargparse import CLI
 
-    from .asr import AsrUnavailableError
-    from .speaker import SpeakerBackendError
+    from .errors import AsrUnavailableError, SpeakerBackendError
 
     args = normalize_flags(sys.argv[1:] if argv is None else argv)
     tree = commands()

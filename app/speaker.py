@@ -20,16 +20,14 @@ import numpy as np
 
 from echovox.audio import AudioError, resample, to_mono
 
+from .errors import SpeakerBackendError
+
 EMBED_SR = 16_000
 BACKENDS = ("resemblyzer", "wavlm")
 # resemblyzer's VAD may cut a short or noisy clip down to almost nothing; below this much
 # voiced audio the untrimmed clip gives the steadier embedding
 MIN_VOICED_SECONDS = 0.5
 SILENT_PEAK = 1e-4  # -80 dBFS, the threshold echovox.audio uses for silence
-
-
-class SpeakerBackendError(RuntimeError):
-    """A speaker-embedding backend that is unknown, not installed or cannot load its model."""
 
 
 class SpeakerEncoder:
