@@ -19,7 +19,6 @@ import argparse
 import json
 import sys
 import tempfile
-import time
 import wave
 from pathlib import Path
 
@@ -28,7 +27,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _device import describe, pick_device, sync  # noqa: E402
+from _device import best_of, describe, pick_device  # noqa: E402
 from synthesis_rtf import build_model  # noqa: E402
 
 from echovox.app.synthesizer import CloneRequest, Synthesizer  # noqa: E402
@@ -85,17 +84,6 @@ class PhonemeCache:
     def save(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.path.write_text(json.dumps(self.table, ensure_ascii=False, indent=0), "utf-8")
-
-
-def best_of(repeats: int, device: torch.device, fn):
-    times, out = [], None
-    for _ in range(repeats):
-        sync(device)
-        t = time.perf_counter()
-        out = fn()
-        sync(device)
-        times.append(time.perf_counter() - t)
-    return min(times), out
 
 
 def timed_synthesis(

@@ -27,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from _device import best_of
 
 from echovox.app.checkpoint import save_model_dir
 from echovox.app.synthesizer import Synthesizer
@@ -116,12 +117,7 @@ def main() -> None:
         tts.clone(SENTENCES[0], vp)  # warm-up
 
         def best(fn):
-            times, outs = [], None
-            for _ in range(args.repeats):
-                t = time.perf_counter()
-                outs = fn()
-                times.append(time.perf_counter() - t)
-            return min(times), outs
+            return best_of(args.repeats, torch.device("cpu"), fn)
 
         one_s, one = best(lambda: tts.clone(SENTENCES[0], vp))
         tts.half_weights = True  # float16 AR decode weights, same model, interleaved runs
