@@ -276,6 +276,7 @@ def eval_run(
     output: str = "exp/eval/run",
     model: str | None = None,
     ground_truth_only: bool = False,
+    outputs: bool = True,
     asr: str = "pocketsphinx",
     asr_model: str | None = None,
     speaker_encoder: str = "resemblyzer",
@@ -297,6 +298,9 @@ def eval_run(
         output: the folder for results and synthesised audio.
         model: a model directory; omitted: the embedded default model.
         ground_truth_only: score only the reference recordings (no model, no synthesis).
+        outputs: synthesise the list; false loads the model but scores only the
+            reference-derived columns (codec resynthesis, true q1 + NAR): minutes instead of
+            the better part of an hour, for screening a codec or NAR.
         asr: pocketsphinx (offline) or transformers (a Whisper or CTC model in --asr_model).
         asr_model: the transformers ASR model folder (or the pocketsphinx model folder).
         speaker_encoder: resemblyzer (offline) or wavlm (WavLMForXVector in --speaker_model).
@@ -322,6 +326,7 @@ def eval_run(
     opts = RunOptions(
         model=model,
         ground_truth_only=ground_truth_only,
+        outputs=outputs,
         asr=asr,
         asr_model=asr_model,
         speaker_encoder=speaker_encoder,

@@ -640,10 +640,13 @@ class RunOptions:
     sets on any clone); teacher_forced: also score each cross-sentence reference's own first
     codebook completed by the NAR (Synthesizer.complete_first_codebook: the clone a perfect
     AR would give), so a gap to the output is the AR's and a gap to the codec resynthesis is
-    the NAR's."""
+    the NAR's; outputs: synthesise the list (False: load the model but score only the
+    reference-derived columns, codec resynthesis and true q1 + NAR, which takes minutes where
+    synthesis takes the better part of an hour: for screening a codec or NAR)."""
 
     model: str | None = None
     ground_truth_only: bool = False
+    outputs: bool = True
     asr: str = "pocketsphinx"
     asr_model: str | None = None
     speaker_encoder: str = "resemblyzer"
@@ -783,6 +786,13 @@ def run_evaluation(
     from .speaker import load_speaker_encoder
 
     opts = options or RunOptions()
+    if not (
+        opts.ground_truth_only or opts.outputs or opts.codec_resynthesis or opts.teacher_forced
+    ):
+        raise ValueError(
+            "outputs, codec_resynthesis and teacher_forced are all off: nothing the model makes "
+            "would be scored (to score the references alone, set ground_truth_only)"
+        )
     items = load_test_list(test_list)
     if opts.limit:
         items = items[: opts.limit]
@@ -803,6 +813,7 @@ def run_evaluation(
 
         tts = synthesizer or Synthesizer.from_pretrained(opts.model, device=opts.device)
         model_dir = opts.model or ("(embedded)" if synthesizer is None else "(a given Synthesizer)")
+    if tts is not None and opts.outputs:
         bar = tqdm(
             total=len(items),
             desc="synthesize",
@@ -879,7 +890,7 @@ def run_evaluation(
             "prompt_text": it.prompt_text,
             "target_text": it.target_text,
             "scored_text": it.scored_text,
-            "status": "not_run" if opts.ground_truth_only else "ok",
+            "status": "ok" if tts is not None and opts.outputs else "not_run",
             "error": None,
             "output": None,
             "ground_truth": None,
@@ -984,6 +995,7 @@ def run_evaluation(
         "test_list": str(Path(test_list)),
         "output_dir": str(out),
         "ground_truth_only": opts.ground_truth_only,
+        "outputs": tts is not None and opts.outputs,
         "model_dir": model_dir,
         "seed": opts.seed,
         "batch_size": opts.batch_size,
@@ -1094,10 +1106,13 @@ def format_markdown(results: Mapping[str, Any]) -> str:
     stage's error: the AR's, then the NAR's, then the codec's."""
     asr = results["asr"]["backend"]
     enc = results["speaker_encoder"]["backend"]
+    model = results["model_dir"] or "(ground truth only)"
+    if results["model_dir"] and results.get("outputs") is False:
+        model += " (outputs not synthesised: reference-derived columns only)"
     lines = [
         f"# echovox eval: {results['test_list']}",
         "",
-        f"model: {results['model_dir'] or '(ground truth only)'}; ASR: {asr} "
+        f"model: {model}; ASR: {asr} "
         f"({results['asr']['model']}); speaker encoder: {enc}; seed {results['seed']}; "
         f"device {results['device']}",
     ]

@@ -587,3 +587,36 @@ def test_run_ground_truth_only_from_the_cli(run_list, tmp_path, capsys, one_thre
 
     with pytest.raises(SystemExit, match="eval run: .*missing.jsonl"):
         main(["eval", "run", str(tmp_path / "missing.jsonl"), "--ground_truth_only", "true"])
+
+
+def test_run_without_outputs_scores_only_the_reference_derived_columns(
+    synth, run_list, tiny_wavlm, tmp_path, one_thread, monkeypatch
+):
+    # as in test_run_scores_outputs_against_ground_truth, the codec round trip stands in for
+    # the first-codebook completion, which the tiny model's NAR table cannot hold
+    monkeypatch.setattr(
+        synth, "complete_first_codebook", lambda wav, sr, *a: synth.resynthesize(wav, sr)
+    )
+
+    def no_synthesis(*args, **kwargs):
+        raise AssertionError("outputs=False must not synthesise")
+
+    monkeypatch.setattr(synth, "clone_many", no_synthesis)
+    opts = RunOptions(
+        outputs=False, speaker_encoder="wavlm", speaker_model=str(tiny_wavlm), device="cpu"
+    )
+    run = run_evaluation(run_list, tmp_path / "run", opts, synthesizer=synth, show_progress=False)
+    res = json.loads(run.json_path.read_text())
+    assert res["outputs"] is False and res["model_dir"] == "(a given Synthesizer)"
+    assert all(r["status"] == "not_run" and r["output"] is None for r in res["items"])
+    assert not (tmp_path / "run" / "audio").exists()
+    agg = res["aggregate"]["all"]
+    assert agg["n_failed"] == 0 and agg["output"]["n"] == 0 and agg["n_paired"] == 0
+    assert agg["resynthesis"]["n"] == 2 and agg["resynthesis"]["sim_o"] is not None
+    assert agg["teacher_forced"]["n"] == 1 and agg["ground_truth"]["n"] == 2
+    assert "(outputs not synthesised: reference-derived columns only)" in run.markdown
+    assert "| items scored | 0 | 1 | 2 | 2 | |" in run.markdown
+
+    none = RunOptions(outputs=False, codec_resynthesis=False, teacher_forced=False)
+    with pytest.raises(ValueError, match="nothing the model makes"):
+        run_evaluation(run_list, tmp_path / "none", none, synthesizer=synth)
