@@ -299,8 +299,8 @@ def eval_run(
         model: a model directory; omitted: the embedded default model.
         ground_truth_only: score only the reference recordings (no model, no synthesis).
         outputs: synthesise the list; false loads the model but scores only the
-            reference-derived columns (codec resynthesis, true q1 + NAR): minutes instead of
-            the better part of an hour, for screening a codec or NAR.
+            reference-derived columns (codec resynthesis, true q1 + NAR), to screen a codec
+            or NAR in minutes (see app/README.md).
         asr: pocketsphinx (offline) or transformers (a Whisper or CTC model in --asr_model).
         asr_model: the transformers ASR model folder (or the pocketsphinx model folder).
         speaker_encoder: resemblyzer (offline) or wavlm (WavLMForXVector in --speaker_model).

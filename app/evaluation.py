@@ -641,8 +641,8 @@ class RunOptions:
     codebook completed by the NAR (Synthesizer.complete_first_codebook: the clone a perfect
     AR would give), so a gap to the output is the AR's and a gap to the codec resynthesis is
     the NAR's; outputs: synthesise the list (False: load the model but score only the
-    reference-derived columns, codec resynthesis and true q1 + NAR, which takes minutes where
-    synthesis takes the better part of an hour: for screening a codec or NAR)."""
+    reference-derived columns, codec resynthesis and true q1 + NAR: for screening a codec or
+    NAR, 6.5 min on the 100-item held-out list where the full run takes about 25)."""
 
     model: str | None = None
     ground_truth_only: bool = False
