@@ -813,7 +813,8 @@ def run_evaluation(
 
         tts = synthesizer or Synthesizer.from_pretrained(opts.model, device=opts.device)
         model_dir = opts.model or ("(embedded)" if synthesizer is None else "(a given Synthesizer)")
-    if tts is not None and opts.outputs:
+    synthesised = tts is not None and opts.outputs
+    if synthesised:
         bar = tqdm(
             total=len(items),
             desc="synthesize",
@@ -890,7 +891,7 @@ def run_evaluation(
             "prompt_text": it.prompt_text,
             "target_text": it.target_text,
             "scored_text": it.scored_text,
-            "status": "ok" if tts is not None and opts.outputs else "not_run",
+            "status": "ok" if synthesised else "not_run",
             "error": None,
             "output": None,
             "ground_truth": None,
@@ -995,7 +996,7 @@ def run_evaluation(
         "test_list": str(Path(test_list)),
         "output_dir": str(out),
         "ground_truth_only": opts.ground_truth_only,
-        "outputs": tts is not None and opts.outputs,
+        "outputs": synthesised,
         "model_dir": model_dir,
         "seed": opts.seed,
         "batch_size": opts.batch_size,
