@@ -35,9 +35,11 @@ def train(
         train_dir: folder of training audio (overrides data.train_dir).
         val_dir: folder of validation audio (overrides data.val_dir).
         torch_threads: CPU threads for torch (0: default).
-        init_from: exported codec directory to fine-tune from (overrides init_from); its
+        init_from: exported codec directory to fine-tune from, or a whole model directory
+            (its codec; e.g. app/pretrained/echovox-tiny) (overrides init_from); its
             discriminator.safetensors, where present and of this run's layout, seeds the
-            discriminators too.
+            discriminators too. Where there is none, set train.disc_warmup_steps so that
+            the fresh discriminators learn before the codec follows them.
         max_time: wall-clock budget "DD:HH:MM:SS" (overrides trainer.max_time); training
             stops at whichever of max_steps and max_time comes first. A resumed run counts
             its budget from zero, not from the time the checkpoint's runs already spent.

@@ -104,17 +104,26 @@ class RVQCodec(Codec):
 
     @classmethod
     def load_directory(cls, directory: str | Path) -> RVQCodec:
+        """A codec checkpoint directory (`save_pretrained`), or the codec of a whole echovox
+        model directory (`echovox.app.checkpoint`: config.json's "codec" and codec.safetensors,
+        float16 ones loaded as float32). The latter lets a fine-tune start from, or a recipe
+        tokenize with, the codec of a shipped model such as app/pretrained/echovox-tiny."""
+        from echovox.app.checkpoint import CODEC_WEIGHTS, FORMAT
+
         directory = Path(directory)
         meta = read_json(directory / "config.json")
-        if meta.get("codec_type") != "rvq" or "config" not in meta:
+        weights, config_dict = directory / WEIGHTS_NAME, meta.get("config")
+        if meta.get("format") == FORMAT:
+            weights, config_dict = directory / CODEC_WEIGHTS, meta.get("codec")
+        if meta.get("codec_type") != "rvq" or not isinstance(config_dict, dict):
             raise CheckpointError(f"{directory} is not an echovox RVQ codec checkpoint")
         try:
-            config = CodecConfig.from_dict(meta["config"])
+            config = CodecConfig.from_dict(config_dict)
         except (TypeError, ValueError) as err:
             raise CheckpointError(f"{directory}/config.json: {err}") from err
         model = cls(config)
         try:
-            load_weights(model, directory / WEIGHTS_NAME)
+            load_weights(model, weights)
         except RuntimeError as err:  # load_state_dict raises RuntimeError on shape mismatches
             raise CheckpointError(f"{directory}: weights do not match the model: {err}") from err
         return model.eval()

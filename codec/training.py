@@ -53,6 +53,12 @@ class TrainConfig:
     # generator steps of reconstruction-only training before the discriminators start: a CPU
     # run gets few GAN steps, and a discriminator facing a random decoder learns nothing useful
     warmup_steps: int = 1000
+    # batches after the warm-up that train the discriminators alone, the generator held fixed
+    # (run in eval mode, so no EMA codebook update): for a GAN fine-tune whose discriminators
+    # start from scratch (an export without discriminator.safetensors). Without it, a trained
+    # decoder's first GAN steps follow an untrained adversary, whose adversarial and
+    # feature-matching terms are 3/5 of the balanced gradient at this project's weights
+    disc_warmup_steps: int = 0
     adversarial_loss: str = "hinge"  # or "lsgan"
     # loss weights (EnCodec: l1 0.1, mel 1, adversarial 3, feature matching 3)
     l1_weight: float = 0.1
@@ -173,12 +179,13 @@ def _build(cls, d: dict | None, what: str):
     return cls(**d)
 
 
-def lightning_max_steps(generator_steps: int, warmup_steps: int) -> int:
-    """Lightning counts every optimizer step: 1 per batch during warm-up (generator only),
-    2 after it (discriminator + generator). This turns generator steps into Lightning's count."""
+def lightning_max_steps(generator_steps: int, warmup_steps: int, disc_warmup_steps: int = 0) -> int:
+    """Lightning counts every optimizer step: 1 per batch during warm-up (generator only), 1
+    per discriminator warm-up batch (discriminator only), 2 after them (discriminator +
+    generator). This turns generator steps into Lightning's count."""
     if generator_steps <= warmup_steps:
         return generator_steps
-    return 2 * generator_steps - warmup_steps
+    return 2 * generator_steps - warmup_steps + disc_warmup_steps
 
 
 # data ----------------------------------------------------------------------------------------
@@ -297,6 +304,8 @@ class CodecLightningModule(L.LightningModule):
         )
         # generator steps taken; saved in checkpoints so warm-up survives a resume
         self.register_buffer("gen_steps", torch.zeros((), dtype=torch.long))
+        # discriminator-only warm-up batches taken (train.disc_warmup_steps), likewise
+        self.register_buffer("disc_warmup_done", torch.zeros((), dtype=torch.long))
         for name in train_config.freeze:
             getattr(self.model, name).requires_grad_(False)
 
@@ -335,6 +344,9 @@ class CodecLightningModule(L.LightningModule):
         opt_g, opt_d = self.optimizers()
         self._hold_frozen_in_eval()  # Lightning may have restored train mode after validation
         wav = batch
+        if self.adversarial and int(self.disc_warmup_done) < self.cfg.disc_warmup_steps:
+            self._discriminator_warmup_step(wav, opt_d)
+            return
         out = self.model(wav)
         fake = out.audio
         adversarial = self.adversarial
@@ -370,6 +382,25 @@ class CodecLightningModule(L.LightningModule):
         if int(self.gen_steps) % self.cfg.log_utilisation_every == 0:
             self.log_dict(self.utilisation_logs(), on_step=True, batch_size=wav.shape[0])
 
+    def _discriminator_warmup_step(self, wav: Tensor, opt_d) -> None:
+        """One discriminator step against the generator held fixed (train.disc_warmup_steps)."""
+        was_training = self.model.training
+        self.model.eval()  # no EMA codebook update, no quantizer dropout
+        with torch.no_grad():
+            fake = self.model(wav).audio
+        self.model.train(was_training)
+        self._hold_frozen_in_eval()
+        loss_d = discriminator_loss(
+            self.discriminator(wav).logits,
+            self.discriminator(fake).logits,
+            self.cfg.adversarial_loss,
+        )
+        opt_d.zero_grad(set_to_none=True)
+        self.manual_backward(loss_d)
+        opt_d.step()
+        self.disc_warmup_done += 1
+        self.log("train/d_loss", loss_d.detach(), on_step=True, batch_size=wav.shape[0])
+
     def utilisation_logs(self) -> dict[str, float]:
         """Per-codebook perplexity and dead fraction from the EMA usage statistics."""
         logs = {}
@@ -397,6 +428,10 @@ class CodecLightningModule(L.LightningModule):
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         self.balancer.load_state_dict(checkpoint.get("balancer", {}))
+        # checkpoints from before train.disc_warmup_steps existed lack its counter
+        checkpoint.get("state_dict", {}).setdefault(
+            "disc_warmup_done", torch.zeros((), dtype=torch.long)
+        )
 
 
 class ExportCallback(L.Callback):
@@ -407,6 +442,7 @@ class ExportCallback(L.Callback):
         self.directory = Path(directory)
         self.every = max(1, every_n_steps)
         self.keep_to = Path(keep_to) if keep_to else None
+        self._last_step: int | None = None
 
     def _export(
         self, pl_module: CodecLightningModule, trainer: L.Trainer, directory: Path | None = None
@@ -420,7 +456,9 @@ class ExportCallback(L.Callback):
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         step = int(pl_module.gen_steps)
-        if step % self.every == 0:
+        # discriminator warm-up batches leave the generator step where it was: export once
+        if step > 0 and step % self.every == 0 and step != self._last_step:
+            self._last_step = step
             self._export(pl_module, trainer)
             if self.keep_to:
                 self._export(pl_module, trainer, self.keep_to / f"step-{step:06d}")
@@ -478,7 +516,9 @@ def train(run: RunConfig, ckpt_path: str | None = None) -> Path:
         init_weights(module.model, run.init_from)
         print(init_discriminator(module.discriminator, run.init_from))
     data = CodecDataModule(run.data, run.model.sample_rate)
-    lsteps = lightning_max_steps(run.trainer.max_steps, run.train.warmup_steps)
+    lsteps = lightning_max_steps(
+        run.trainer.max_steps, run.train.warmup_steps, run.train.disc_warmup_steps
+    )
     has_val = bool(run.data.val_dir)
     trainer = L.Trainer(
         default_root_dir=str(out),

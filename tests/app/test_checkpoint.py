@@ -295,3 +295,21 @@ def test_expected_nar_decoding_needs_a_codec_that_exposes_its_codebooks(tiny_mod
         ck.check_components(
             Opaque(), loaded.ar, loaded.nar, loaded.symbols, nar_decoding="expected"
         )
+
+
+def test_codec_loads_from_a_whole_model_dir(tmp_path):
+    """`Codec.from_pretrained(MODEL_DIR)` (and so a codec fine-tune's `init_from` or a recipe's
+    `tokenize.codec`) takes the codec part of a model directory, float16 weights included."""
+    from echovox.codec import Codec
+
+    model_dir = build_tiny_model(tmp_path / "m", weights_dtype="float16")
+    codec = Codec.from_pretrained(model_dir, device="cpu")
+    loaded = load_model_dir(model_dir).codec
+    sa, sb = codec.state_dict(), loaded.state_dict()
+    assert sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sb)
+    assert next(codec.parameters()).dtype == torch.float32
+    wav = torch.randn(1, 1, 800) * 0.1
+    assert torch.equal(codec.encode(wav), loaded.encode(wav))
+    (model_dir / ck.CODEC_WEIGHTS).unlink()
+    with pytest.raises(CheckpointError, match="missing weights file"):
+        Codec.from_pretrained(model_dir, device="cpu")

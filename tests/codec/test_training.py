@@ -147,6 +147,52 @@ def test_max_time_stops_training_and_exports(tmp_path, audio_dir):
 def test_lightning_step_count():
     assert lightning_max_steps(10, 20) == 10
     assert lightning_max_steps(30, 20) == 40  # 20 warm-up steps + 10 steps of two optimizers
+    assert lightning_max_steps(30, 20, 5) == 45  # and 5 discriminator-only batches between
+
+
+def test_discriminator_warmup_holds_the_generator(tmp_path, audio_dir, monkeypatch):
+    """train.disc_warmup_steps: a fine-tune whose discriminators start from scratch first trains
+    them alone; the generator (weights and EMA codebooks) stays put through those batches, then
+    the GAN steps follow, and the counter survives a resume."""
+    first = _tiny_run(tmp_path / "a", audio_dir, max_steps=2)
+    exported = train(first)
+    (exported / DISCRIMINATOR_NAME).unlink()  # as in an export shipped without them
+    ft = _tiny_run(tmp_path / "b", audio_dir, max_steps=2, keep_exports=True)
+    ft.init_from = str(exported)
+    ft.train = TrainConfig(**{**vars(ft.train), "warmup_steps": 0, "disc_warmup_steps": 3})
+
+    seen = []
+    original = CodecLightningModule._discriminator_warmup_step
+
+    def spy(self, wav, opt_d):
+        gen = {k: v.clone() for k, v in self.model.state_dict().items()}
+        disc = {k: v.clone() for k, v in self.discriminator.state_dict().items()}
+        original(self, wav, opt_d)
+        gen_same = all(torch.equal(v, gen[k]) for k, v in self.model.state_dict().items())
+        disc_moved = any(
+            not torch.equal(v, disc[k]) for k, v in self.discriminator.state_dict().items()
+        )
+        seen.append((int(self.gen_steps), gen_same, disc_moved, self.model.training))
+
+    monkeypatch.setattr(CodecLightningModule, "_discriminator_warmup_step", spy)
+    train(ft)
+    assert seen == [(0, True, True, True)] * 3  # train mode is restored after each
+    rows = _metrics(Path(ft.out_dir))
+    assert len([r for r in rows if r.get("train/d_loss")]) == 5  # 3 alone + 2 GAN steps
+    assert len([r for r in rows if r.get("train/fm")]) == 2
+    # one export per generator step, none for the warm-up batches
+    assert sorted(d.name for d in (Path(ft.out_dir) / "exports").iterdir()) == [
+        "step-000001",
+        "step-000002",
+    ]
+    ckpt = Path(ft.out_dir) / "checkpoints" / "last.ckpt"
+    state = torch.load(ckpt, weights_only=True, map_location="cpu")["state_dict"]
+    assert (int(state["gen_steps"]), int(state["disc_warmup_done"])) == (2, 3)
+    ft.trainer.max_steps = 3
+    train(ft, ckpt_path=str(ckpt))
+    assert len(seen) == 3  # the resumed run does not warm up again
+    state = torch.load(ckpt, weights_only=True, map_location="cpu")["state_dict"]
+    assert int(state["gen_steps"]) == 3
 
 
 def test_decoder_fine_tune_keeps_every_token(tmp_path, audio_dir):
@@ -223,6 +269,7 @@ def test_fine_tune_config_errors(tmp_path, audio_dir):
         "finetune_decoder_16k_gpu.yaml",
         "finetune_whole_16k_cpu.yaml",
         "finetune_whole_16k_gpu.yaml",
+        "continue_whole_16k_cpu.yaml",
     ],
 )
 def test_shipped_configs_parse(name):
