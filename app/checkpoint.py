@@ -26,7 +26,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from echovox.checkpoint import CheckpointError, load_weights, read_json, save_weights, write_json
+from echovox.checkpoint import (
+    CheckpointError,
+    load_weights,
+    read_json,
+    save_weights,
+    storage_dtype,
+    write_json,
+)
 
 FORMAT = "echovox-model-v1"
 CONFIG_NAME = "config.json"
@@ -205,7 +212,6 @@ def save_model_dir(
     weights_dtype: "float32", or "float16" to store the weights at half the size (loading casts
     them back to float32; the rounding moves decoded audio by far less than the codec's own
     error)."""
-    import torch
 
     from echovox import __version__
     from echovox.lm.generate import SamplingSettings
@@ -227,10 +233,7 @@ def save_model_dir(
         name=name,
         echovox_version=__version__,
     )
-    dtypes = {"float32": None, "float16": torch.float16, "bfloat16": torch.bfloat16}
-    if weights_dtype not in dtypes:
-        raise ValueError(f"weights_dtype must be one of {sorted(dtypes)}, not {weights_dtype!r}")
-    dtype = dtypes[weights_dtype]
+    dtype = storage_dtype(weights_dtype)
     save_weights(codec, directory / CODEC_WEIGHTS, dtype=dtype)
     save_weights(ar, directory / AR_WEIGHTS, dtype=dtype)
     save_weights(nar, directory / NAR_WEIGHTS, dtype=dtype)

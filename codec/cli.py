@@ -176,7 +176,7 @@ def eval(
     run_eval(model, audio_dir, out_dir, n_q, opus, max_files, max_seconds)
 
 
-def average(models: list[str], output: str) -> str:
+def average(models: list[str], output: str, weights_dtype: str = "float32") -> str:
     """Average the weights of several exports of one codec training run (checkpoint averaging).
 
     A GAN-trained decoder swings from one export to the next: the CPU decoder fine-tune's
@@ -187,13 +187,18 @@ def average(models: list[str], output: str) -> str:
     Args:
         models: two or more exported codec directories with the same config.
         output: directory for the averaged codec (safetensors + config.json).
+        weights_dtype: float32, or float16 to store it at about half the size (loading casts
+            back to float32; the mean itself is taken in float64 either way).
     """
     import torch
+
+    from echovox.checkpoint import storage_dtype
 
     from .model import RVQCodec
 
     if len(models) < 2:
         raise ValueError(f"average needs two or more codec directories, got {len(models)}")
+    storage_dtype(weights_dtype)  # a bad name fails before anything loads
     codecs = [RVQCodec.load_directory(m) for m in models]
     for path, codec in zip(models[1:], codecs[1:]):
         diff = codecs[0].config.differences(codec.config)
@@ -212,7 +217,7 @@ def average(models: list[str], output: str) -> str:
         else:
             merged[name] = value
     codecs[0].load_state_dict(merged)
-    out = codecs[0].save_pretrained(output)
+    out = codecs[0].save_pretrained(output, weights_dtype=weights_dtype)
     tokens = "change" if differ & {"encoder", "quantizer"} else "stay the same"
     print(
         f"averaged {len(models)} codecs -> {out}; parts that differed: "

@@ -90,12 +90,15 @@ class RVQCodec(Codec):
         return self.decoder(latent.to(self.device)).float()
 
     # persistence ---------------------------------------------------------------------------
-    def save_pretrained(self, directory: str | Path) -> Path:
+    def save_pretrained(self, directory: str | Path, weights_dtype: str = "float32") -> Path:
+        """weights_dtype "float16" halves the file; loading casts back to float32."""
         from echovox import __version__
+        from echovox.checkpoint import storage_dtype
 
+        dtype = storage_dtype(weights_dtype)  # a bad name fails before anything is written
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
-        save_weights(self, directory / WEIGHTS_NAME)
+        save_weights(self, directory / WEIGHTS_NAME, dtype=dtype)
         write_json(
             directory / "config.json",
             {"codec_type": "rvq", "echovox_version": __version__, "config": self.config.to_dict()},

@@ -40,6 +40,18 @@ def save_weights(
     return path
 
 
+WEIGHTS_DTYPES = {"float32": None, "float16": torch.float16, "bfloat16": torch.bfloat16}
+
+
+def storage_dtype(weights_dtype: str) -> torch.dtype | None:
+    """The `save_weights` dtype for a config's "float32" / "float16" / "bfloat16"."""
+    if weights_dtype not in WEIGHTS_DTYPES:
+        raise ValueError(
+            f"weights_dtype must be one of {sorted(WEIGHTS_DTYPES)}, not {weights_dtype!r}"
+        )
+    return WEIGHTS_DTYPES[weights_dtype]
+
+
 def load_weights(module: torch.nn.Module, path: str | Path, strict: bool = True) -> None:
     from safetensors.torch import load_file
 

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -103,4 +104,19 @@ def test_average_command(tmp_path, tiny_ckpt, capsys):
     fresh.save_pretrained(tmp_path / "fresh")
     with pytest.raises(ValueError, match="initialized differs"):
         COMMANDS["average"]([str(tiny_ckpt), str(tmp_path / "fresh")], str(tmp_path / "x"))
+    with pytest.raises(ValueError, match="weights_dtype"):
+        COMMANDS["average"]([str(tiny_ckpt), str(tmp_path / "b")], str(tmp_path / "x"), "int8")
     assert not (tmp_path / "x").exists()
+
+    # float16: about half the file, loaded back as float32, within float16's rounding
+    half = COMMANDS["average"](
+        [str(tiny_ckpt), str(tmp_path / "b")], str(tmp_path / "avg16"), weights_dtype="float16"
+    )
+    name = "model.safetensors"
+    assert (Path(half) / name).stat().st_size < 0.6 * (Path(out) / name).stat().st_size
+    for (key, x), y in zip(
+        avg.state_dict().items(), RVQCodec.load_directory(half).state_dict().values()
+    ):
+        assert y.dtype == x.dtype, key
+        if x.is_floating_point():
+            torch.testing.assert_close(y, x, rtol=1e-3, atol=1e-4)
