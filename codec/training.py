@@ -353,13 +353,7 @@ class CodecLightningModule(L.LightningModule):
         logs: dict[str, Any] = {}
 
         if adversarial:
-            d_real = self.discriminator(wav)
-            d_fake = self.discriminator(fake.detach())
-            loss_d = discriminator_loss(d_real.logits, d_fake.logits, self.cfg.adversarial_loss)
-            opt_d.zero_grad(set_to_none=True)
-            self.manual_backward(loss_d)
-            opt_d.step()
-            logs["train/d_loss"] = loss_d.detach()
+            logs["train/d_loss"] = self._discriminator_step(wav, fake.detach(), opt_d)
 
         losses = self.generator_losses(wav, fake, adversarial)
         if self.cfg.balancer:
@@ -390,16 +384,20 @@ class CodecLightningModule(L.LightningModule):
             fake = self.model(wav).audio
         self.model.train(was_training)
         self._hold_frozen_in_eval()
-        loss_d = discriminator_loss(
-            self.discriminator(wav).logits,
-            self.discriminator(fake).logits,
-            self.cfg.adversarial_loss,
-        )
+        loss_d = self._discriminator_step(wav, fake, opt_d)
+        self.disc_warmup_done += 1
+        self.log("train/d_loss", loss_d, on_step=True, batch_size=wav.shape[0])
+
+    def _discriminator_step(self, wav: Tensor, fake: Tensor, opt_d) -> Tensor:
+        """One optimizer step of the discriminators on real `wav` and a detached `fake`;
+        returns the detached loss."""
+        d_real = self.discriminator(wav)
+        d_fake = self.discriminator(fake)
+        loss_d = discriminator_loss(d_real.logits, d_fake.logits, self.cfg.adversarial_loss)
         opt_d.zero_grad(set_to_none=True)
         self.manual_backward(loss_d)
         opt_d.step()
-        self.disc_warmup_done += 1
-        self.log("train/d_loss", loss_d.detach(), on_step=True, batch_size=wav.shape[0])
+        return loss_d.detach()
 
     def utilisation_logs(self) -> dict[str, float]:
         """Per-codebook perplexity and dead fraction from the EMA usage statistics."""
