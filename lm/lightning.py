@@ -97,8 +97,9 @@ class LMTask(L.LightningModule):
             draws the same stages).
         init_from: an exported LM directory (`echovox lm export`, safetensors) whose weights
             start the run: fine-tuning with a new optimizer and schedule, where resuming a
-            checkpoint would continue the old ones. Its kind and config must be this task's,
-            except for dropout.
+            checkpoint would continue the old ones. A whole model directory (`echovox model
+            assemble`, e.g. app/pretrained/echovox-tiny) gives its AR or NAR, by this task's
+            kind. Its kind and config must be this task's, except for dropout.
             A resumed run takes its weights from the checkpoint instead.
     """
 
@@ -132,11 +133,16 @@ class LMTask(L.LightningModule):
         return self.model.config
 
     def _load_initial_weights(self, directory: str) -> None:
+        from echovox.app.checkpoint import AR_WEIGHTS, NAR_WEIGHTS, load_model_dir
         from echovox.checkpoint import CheckpointError
 
         from .checkpoint import load_pretrained, model_kind
 
-        source = load_pretrained(directory)
+        weights = AR_WEIGHTS if self.kind == "ar" else NAR_WEIGHTS
+        if (Path(directory) / weights).is_file():  # a whole model directory
+            source = getattr(load_model_dir(directory), self.kind)
+        else:
+            source = load_pretrained(directory)
         # dropout is a training setting, not part of the weights' shape or meaning: a model
         # trained without it may be fine-tuned with it (and the other way round)
         same = dataclasses.replace(source.config, dropout=self.model.config.dropout)

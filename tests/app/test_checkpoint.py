@@ -313,3 +313,22 @@ def test_codec_loads_from_a_whole_model_dir(tmp_path):
     (model_dir / ck.CODEC_WEIGHTS).unlink()
     with pytest.raises(CheckpointError, match="missing weights file"):
         Codec.from_pretrained(model_dir, device="cpu")
+
+
+@pytest.mark.parametrize("kind", ["ar", "nar"])
+def test_lm_fine_tune_starts_from_a_whole_model_dir(tmp_path, tiny_model_dir, kind):
+    """An LM task's `init_from` takes the AR or NAR part of a model directory (so a fine-tune
+    can start from app/pretrained/echovox-tiny), float16 weights included, and still refuses
+    a part whose config is not the task's."""
+    from echovox.lm.lightning import LMTask
+
+    model_dir = build_tiny_model(tmp_path / "m", weights_dtype="float16")
+    part = getattr(load_model_dir(model_dir), kind)
+    lm = dict(n_codebooks=part.config.n_codebooks, codebook_size=part.config.codebook_size)
+    lm["max_frames"] = part.config.max_frames
+    task = LMTask(kind, "tiny", lm, symbol_table="default", init_from=str(model_dir))
+    got, want = task.model.state_dict(), part.state_dict()
+    assert got.keys() == want.keys() and all(torch.equal(got[k], want[k]) for k in want)
+    assert next(task.model.parameters()).dtype == torch.float32
+    with pytest.raises(CheckpointError, match=f"holds a {kind} model"):
+        LMTask(kind, "tiny", {**lm, "max_frames": 600}, "default", init_from=str(model_dir))
