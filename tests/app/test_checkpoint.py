@@ -316,7 +316,7 @@ def test_codec_loads_from_a_whole_model_dir(tmp_path):
 
 
 @pytest.mark.parametrize("kind", ["ar", "nar"])
-def test_lm_fine_tune_starts_from_a_whole_model_dir(tmp_path, tiny_model_dir, kind):
+def test_lm_fine_tune_starts_from_a_whole_model_dir(tmp_path, kind):
     """An LM task's `init_from` takes the AR or NAR part of a model directory (so a fine-tune
     can start from app/pretrained/echovox-tiny), float16 weights included, and still refuses
     a part whose config is not the task's."""

@@ -202,8 +202,8 @@ def test_shipped_yaml_configs_build(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # relative output paths land here
     for path in configs:
         overrides = []
+        config = yaml.safe_load(path.read_text())
         if path.stem.startswith("finetune_"):
-            config = yaml.safe_load(path.read_text())
             start = config["model"]["init_from"]
             if start == "app/pretrained/echovox-tiny":  # in the repository: it must fit
                 overrides = [f"--model.init_from={REPO / start}"]
