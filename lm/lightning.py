@@ -133,13 +133,14 @@ class LMTask(L.LightningModule):
         return self.model.config
 
     def _load_initial_weights(self, directory: str) -> None:
-        from echovox.app.checkpoint import AR_WEIGHTS, NAR_WEIGHTS, load_model_dir
-        from echovox.checkpoint import CheckpointError
+        from echovox.app.checkpoint import FORMAT, load_model_dir
+        from echovox.checkpoint import CONFIG_NAME, CheckpointError, read_json
 
         from .checkpoint import load_pretrained, model_kind
 
-        weights = AR_WEIGHTS if self.kind == "ar" else NAR_WEIGHTS
-        if (Path(directory) / weights).is_file():  # a whole model directory
+        # a whole model directory is told by its config's format, as RVQCodec.load_directory
+        # tells it; load_model_dir then names any file it lacks
+        if read_json(Path(directory) / CONFIG_NAME).get("format") == FORMAT:
             source = getattr(load_model_dir(directory), self.kind)
         else:
             source = load_pretrained(directory)

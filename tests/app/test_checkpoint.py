@@ -332,3 +332,6 @@ def test_lm_fine_tune_starts_from_a_whole_model_dir(tmp_path, kind):
     assert next(task.model.parameters()).dtype == torch.float32
     with pytest.raises(CheckpointError, match=f"holds a {kind} model"):
         LMTask(kind, "tiny", {**lm, "max_frames": 600}, "default", init_from=str(model_dir))
+    (model_dir / f"{kind}.safetensors").unlink()  # still a model directory: the file is named
+    with pytest.raises(CheckpointError, match=f"missing .*{kind}.safetensors"):
+        LMTask(kind, "tiny", lm, "default", init_from=str(model_dir))
