@@ -288,6 +288,7 @@ def eval_run(
     limit: int | None = None,
     codec_resynthesis: bool = True,
     teacher_forced: bool = True,
+    half_weights: bool = False,
 ):
     """Synthesise a test list and score it against its ground truth: WER, SIM-o, speaker-ID
     accuracy, duration ratio, RTF. Writes OUTPUT/results.json, OUTPUT/results.md and
@@ -316,6 +317,8 @@ def eval_run(
             codebooks 2..Q filled in by the NAR: what a perfect AR would give, so the gap to
             the output is the AR's and the gap to the codec resynthesis is the NAR's
             (OUTPUT/teacher_forced/).
+        half_weights: the AR decodes with float16 copies of its weights, as
+            `echovox synthesize --half_weights true` does (faster on a CPU, slightly different).
     """
     from .evaluation import RunOptions, run_evaluation
 
@@ -337,6 +340,7 @@ def eval_run(
         limit=limit,
         codec_resynthesis=codec_resynthesis,
         teacher_forced=teacher_forced,
+        half_weights=half_weights,
     )
     run = run_evaluation(test_list, output, opts)
     print(run.markdown)

@@ -642,7 +642,9 @@ class RunOptions:
     AR would give), so a gap to the output is the AR's and a gap to the codec resynthesis is
     the NAR's; outputs: synthesise the list (False: load the model but score only the
     reference-derived columns, codec resynthesis and true q1 + NAR: for screening a codec or
-    NAR, 6.5 min on the 100-item held-out list where the full run takes about 25)."""
+    NAR, 6.5 min on the 100-item held-out list where the full run takes about 25);
+    half_weights: the AR decodes with float16 copies of its projection weights (the
+    Synthesizer's option of that name), to measure what that speed-up costs in quality."""
 
     model: str | None = None
     ground_truth_only: bool = False
@@ -658,6 +660,7 @@ class RunOptions:
     limit: int | None = None
     codec_resynthesis: bool = True
     teacher_forced: bool = True
+    half_weights: bool = False
 
 
 @dataclass
@@ -811,7 +814,9 @@ def run_evaluation(
     if not opts.ground_truth_only:
         from .synthesizer import Synthesizer
 
-        tts = synthesizer or Synthesizer.from_pretrained(opts.model, device=opts.device)
+        tts = synthesizer or Synthesizer.from_pretrained(
+            opts.model, device=opts.device, half_weights=opts.half_weights
+        )
         model_dir = opts.model or ("(embedded)" if synthesizer is None else "(a given Synthesizer)")
     synthesised = tts is not None and opts.outputs
     if synthesised:
@@ -1000,6 +1005,7 @@ def run_evaluation(
         "model_dir": model_dir,
         "seed": opts.seed,
         "batch_size": opts.batch_size,
+        "half_weights": None if tts is None else bool(tts.half_weights),
         "device": device,
         "asr": {"backend": asr.name, "model": asr.model},
         "speaker_encoder": {"backend": encoder.name, "model": encoder.model},
@@ -1115,7 +1121,8 @@ def format_markdown(results: Mapping[str, Any]) -> str:
         "",
         f"model: {model}; ASR: {asr} "
         f"({results['asr']['model']}); speaker encoder: {enc}; seed {results['seed']}; "
-        f"device {results['device']}",
+        f"device {results['device']}"
+        + ("; AR decoded with float16 weight copies" if results.get("half_weights") else ""),
     ]
     for name, agg in results["aggregate"].items():
         o, g = agg["output"], agg["ground_truth"]

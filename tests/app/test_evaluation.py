@@ -620,3 +620,21 @@ def test_run_without_outputs_scores_only_the_reference_derived_columns(
     none = RunOptions(outputs=False, codec_resynthesis=False, teacher_forced=False)
     with pytest.raises(ValueError, match="nothing the model makes"):
         run_evaluation(run_list, tmp_path / "none", none, synthesizer=synth)
+
+
+def test_run_half_weights_from_the_cli(run_list, tiny_model_dir, tiny_wavlm, tmp_path, one_thread):
+    from echovox.app.cli import main
+
+    out = tmp_path / "half"
+    args = ["eval", "run", str(run_list), "--output", str(out), "--model", str(tiny_model_dir)]
+    args += ["--speaker_encoder", "wavlm", "--speaker_model", str(tiny_wavlm), "--limit", "1"]
+    args += ["--codec_resynthesis", "false", "--teacher_forced", "false", "--device", "cpu"]
+    main([*args, "--half_weights", "true"])
+    res = json.loads((out / "results.json").read_text())
+    assert res["half_weights"] is True and res["items"][0]["status"] == "ok"
+    assert "AR decoded with float16 weight copies" in (out / "results.md").read_text()
+
+    main([*args, "--output", str(tmp_path / "float")])  # the default: float32 decode weights
+    res = json.loads((tmp_path / "float" / "results.json").read_text())
+    assert res["half_weights"] is False
+    assert "float16" not in (tmp_path / "float" / "results.md").read_text()
