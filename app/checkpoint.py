@@ -32,6 +32,7 @@ from echovox.checkpoint import (
     read_json,
     save_weights,
     storage_dtype,
+    stored_float_dtypes,
     write_json,
 )
 
@@ -149,6 +150,9 @@ class LoadedModel:
     nar: Any  # echovox.lm.nar.NARModel
     symbols: Any  # echovox.text.SymbolTable
     path: Path
+    # the AR's weights were stored float16, so float16 copies of them (the Synthesizer's
+    # half_weights) reproduce the stored weights exactly
+    ar_stored_half: bool = False
 
 
 # ------------------------------------------------------------------------------- codec
@@ -313,6 +317,7 @@ def load_model_dir(directory: str | Path) -> LoadedModel:
         nar=nar.eval(),
         symbols=symbols,
         path=directory,
+        ar_stored_half=stored_float_dtypes(directory / AR_WEIGHTS) == {"F16"},
     )
 
 

@@ -644,7 +644,8 @@ class RunOptions:
     reference-derived columns, codec resynthesis and true q1 + NAR: for screening a codec or
     NAR, 6.5 min on the 100-item held-out list where the full run takes about 25);
     half_weights: the AR decodes with float16 copies of its projection weights (the
-    Synthesizer's option of that name), to measure what that speed-up costs in quality."""
+    Synthesizer's option of that name; None: its default), to measure what that speed-up
+    costs in quality."""
 
     model: str | None = None
     ground_truth_only: bool = False
@@ -660,7 +661,7 @@ class RunOptions:
     limit: int | None = None
     codec_resynthesis: bool = True
     teacher_forced: bool = True
-    half_weights: bool = False
+    half_weights: bool | None = None
 
 
 @dataclass

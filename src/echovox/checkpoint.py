@@ -67,6 +67,17 @@ def load_weights(module: torch.nn.Module, path: str | Path, strict: bool = True)
         )
 
 
+def stored_float_dtypes(path: str | Path) -> set[str]:
+    """The safetensors dtype names ("F16", "F32", ...) of a weights file's floating-point
+    tensors, read from its header alone (no tensor is loaded)."""
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="pt") as f:
+        # safe_open is not iterable: keys() is its only listing
+        dtypes = {f.get_slice(k).get_dtype() for k in f.keys()}  # noqa: SIM118
+    return {d for d in dtypes if d.startswith(("F", "BF"))}
+
+
 def write_json(path: str | Path, obj: Any) -> Path:
     """Write JSON atomically (tmp file then rename), so a killed job never leaves half a file."""
     path = Path(path)

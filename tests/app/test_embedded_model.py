@@ -49,6 +49,11 @@ def test_default_model_clones_the_bundled_prompt(tts):
     assert rms > 1e-3  # not silence
 
 
+def test_embedded_model_decodes_with_its_stored_float16_weights_on_a_cpu(tts):
+    # stored float16, so the faster float16 decode copies are exactly the shipped weights
+    assert tts.model.ar_stored_half and tts.half_weights is True
+
+
 def test_same_seed_same_audio(tts):
     kw = dict(prompt=EXAMPLE_PROMPT, prompt_text=EXAMPLE_PROMPT_TEXT)
     a = tts.clone("Good morning.", settings=tts.default_settings(seed=3), **kw).waveform

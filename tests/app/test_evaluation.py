@@ -634,7 +634,7 @@ def test_run_half_weights_from_the_cli(run_list, tiny_model_dir, tiny_wavlm, tmp
     assert res["half_weights"] is True and res["items"][0]["status"] == "ok"
     assert "AR decoded with float16 weight copies" in (out / "results.md").read_text()
 
-    main([*args, "--output", str(tmp_path / "float")])  # the default: float32 decode weights
+    main([*args, "--output", str(tmp_path / "float")])  # default for float32-stored weights
     res = json.loads((tmp_path / "float" / "results.json").read_text())
     assert res["half_weights"] is False
     assert "float16" not in (tmp_path / "float" / "results.md").read_text()

@@ -232,6 +232,33 @@ def test_half_weight_decoding(tiny_model_dir, prompt_wav):
     assert np.isfinite(audio.waveform).all()
 
 
+def test_half_weights_default_follows_the_stored_weights(tiny_model_dir, prompt_wav, tmp_path):
+    """Unset, half_weights is on for a CPU exactly when the AR's weights are stored float16:
+    then its float16 decode copies are the stored weights, bit for bit."""
+    import torch
+    from app_helpers import build_tiny_model
+    from safetensors.torch import load_file
+
+    from echovox.app.checkpoint import AR_WEIGHTS
+    from echovox.app.synthesizer import Synthesizer
+
+    assert Synthesizer.from_pretrained(tiny_model_dir, device="cpu").half_weights is False
+    f16 = build_tiny_model(tmp_path / "f16", weights_dtype="float16")
+    tts = Synthesizer.from_pretrained(f16, device="cpu")
+    assert tts.model.ar_stored_half and tts.half_weights is True
+    assert Synthesizer.from_pretrained(f16, device="cpu", half_weights=False).half_weights is False
+    on = Synthesizer.from_pretrained(tiny_model_dir, device="cpu", half_weights=True)
+    assert on.half_weights is True
+
+    tts.ar.setup_caches(1, 8, half_weights=True)
+    stored = load_file(str(f16 / AR_WEIGHTS))
+    w, b = tts.ar._half[1][0]["qkv"]
+    assert torch.equal(w, stored["blocks.0.attn.qkv.weight"].t())
+    assert torch.equal(b, stored["blocks.0.attn.qkv.bias"])
+    audio = tts.clone("Stored half, decoded half.", prompt_wav, PROMPT_TEXT)
+    assert np.isfinite(audio.waveform).all() and audio.duration > 0
+
+
 def test_offline_asr_refuses_other_languages():
     pytest.importorskip("pocketsphinx")
     from echovox.app.asr import PromptTranscriber
