@@ -45,7 +45,7 @@ SYMBOLS_NAME = "symbols.json"
 CARD_NAME = "README.md"
 REQUIRED_FILES = (CONFIG_NAME, CODEC_WEIGHTS, AR_WEIGHTS, NAR_WEIGHTS, SYMBOLS_NAME)
 
-# The embedded default model ships inside the package (a later issue trains it).
+# The embedded default model, echovox-tiny, ships inside the package.
 EMBEDDED_MODEL_DIR = Path(__file__).resolve().parent / "pretrained" / "echovox-tiny"
 
 

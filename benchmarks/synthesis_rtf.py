@@ -6,11 +6,11 @@ side in one run. Prints JSON.
     .venv/bin/python benchmarks/synthesis_rtf.py                   # tiny random model
     .venv/bin/python benchmarks/synthesis_rtf.py --preset small    # embedded-model size
 
-Weights are random (the trained embedded model is a later issue): speed does not depend on
-them. A random model stops at an arbitrary step, so every chunk is forced to exactly
---frames frames with the min/max frame guards, which makes the audio length, and hence the
-RTF, comparable between runs. RTF = synthesis seconds / seconds of audio (below 1 is faster than
-real time).
+Weights are random, so any preset can be timed (the trained echovox-tiny is timed by `make demo`
+and `chunking_rtf.py`); speed does not depend on them. A random model stops at an arbitrary
+step, so every chunk is forced to exactly --frames frames with the min/max frame guards, which
+makes the audio length, and hence the RTF, comparable between runs. RTF = synthesis seconds /
+seconds of audio (below 1 is faster than real time).
 """
 
 from __future__ import annotations
