@@ -72,6 +72,7 @@ def main() -> None:
                 "text_chars": len(text),
                 "repeats": args.repeats,
                 "torch_threads": torch.get_num_threads(),
+                "half_weights": tts.half_weights,
                 "load_average_1min": round(os.getloadavg()[0], 2),
                 "packed": packed,
                 "one_chunk_a_sentence": per_sentence,

@@ -77,6 +77,7 @@ def main() -> None:
                 "text_chars": len(TEXT),
                 "repeats": args.repeats,
                 "torch_threads": torch.get_num_threads(),
+                "half_weights": tts.half_weights,
                 "load_average_1min": round(os.getloadavg()[0], 2),
                 "codes": codes,
                 "expected": expected,
