@@ -48,8 +48,9 @@ def synthesize(
         repetition_aware: VALL-E 2 repetition-aware sampling on or off.
         seed: sampling seed for a repeatable result.
         prompt_seconds: cut the prompt to this length (default: the model's, 3 s).
-        threads: CPU threads for torch (default: torch's choice). On a busy or small CPU, 1 is
-            often fastest: one decode step is many tiny ops that threads only add waits to.
+        threads: CPU threads for torch (default: torch's choice). On a busy CPU, 1 is often
+            fastest: one decode step is many tiny ops that threads only add waits to. On an idle
+            2-core CPU, 2 were faster for the embedded model (`make demo` uses 2).
         half_weights: decode the AR with float16 weight copies (faster on a CPU; float16
             rounding changes the sampled codes slightly); omitted: on for a CPU when the AR's
             weights are stored float16, as the embedded model's are (measured to score the

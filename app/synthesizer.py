@@ -121,7 +121,7 @@ class Synthesizer:
         # were stored float16, as the embedded model's are: the copies then lose nothing of the
         # stored weights, and on the 100-item held-out list the outputs scored the same as
         # float32 decoding (paired differences: WER -0.024 +- 0.021 per item, SIM-o +0.0012 +-
-        # 0.0022, speaker-ID 0 +- 0.028). On CUDA the step is not weight-bound; float32 stays.
+        # 0.0022, speaker-ID 0 +- 0.028). On CUDA it stays off: not measured there.
         if half_weights is None:
             half_weights = model.ar_stored_half and not self.device.startswith("cuda")
         self.half_weights = bool(half_weights)
