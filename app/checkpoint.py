@@ -32,7 +32,6 @@ from echovox.checkpoint import (
     read_json,
     save_weights,
     storage_dtype,
-    stored_float_dtypes,
     write_json,
 )
 
@@ -181,9 +180,10 @@ def _build_codec(codec_type: str, cfg: dict[str, Any], where: str):
     raise CheckpointError(f"{where}: unknown codec_type {codec_type!r} (have 'rvq', 'encodec')")
 
 
-def _load(module, path: Path) -> None:
+def _load(module, path: Path) -> set:
+    """load_weights with errors that name the file; returns the file's stored float dtypes."""
     try:
-        load_weights(module, path)
+        return load_weights(module, path)
     except RuntimeError as err:  # load_state_dict raises RuntimeError on shape mismatches
         raise CheckpointError(f"{path} does not match its config: {err}") from err
     except Exception as err:
@@ -280,6 +280,8 @@ def check_components(
 
 def load_model_dir(directory: str | Path) -> LoadedModel:
     """Build every component from a model directory; errors name the offending file."""
+    import torch
+
     from echovox.lm.ar import ARModel
     from echovox.lm.config import ARConfig, ConfigError, NARConfig
     from echovox.lm.nar import NARModel
@@ -308,7 +310,7 @@ def load_model_dir(directory: str | Path) -> LoadedModel:
         raise CheckpointError(f"{cfg_path}: bad AR/NAR config: {err}") from err
     check_components(codec, ar, nar, symbols, str(cfg_path), cfg.nar_decoding)
     _load(codec, directory / CODEC_WEIGHTS)
-    _load(ar, directory / AR_WEIGHTS)
+    ar_dtypes = _load(ar, directory / AR_WEIGHTS)
     _load(nar, directory / NAR_WEIGHTS)
     return LoadedModel(
         config=cfg,
@@ -317,7 +319,7 @@ def load_model_dir(directory: str | Path) -> LoadedModel:
         nar=nar.eval(),
         symbols=symbols,
         path=directory,
-        ar_stored_half=stored_float_dtypes(directory / AR_WEIGHTS) == {"F16"},
+        ar_stored_half=ar_dtypes == {torch.float16},
     )
 
 

@@ -52,7 +52,11 @@ def storage_dtype(weights_dtype: str) -> torch.dtype | None:
     return WEIGHTS_DTYPES[weights_dtype]
 
 
-def load_weights(module: torch.nn.Module, path: str | Path, strict: bool = True) -> None:
+def load_weights(
+    module: torch.nn.Module, path: str | Path, strict: bool = True
+) -> set[torch.dtype]:
+    """Load a safetensors file into `module` (cast to the module's own dtypes); returns the
+    dtypes the file stored its floating-point tensors in."""
     from safetensors.torch import load_file
 
     path = Path(path)
@@ -65,17 +69,7 @@ def load_weights(module: torch.nn.Module, path: str | Path, strict: bool = True)
             f"{path} does not match the model: missing {sorted(missing)[:5]}, "
             f"unexpected {sorted(unexpected)[:5]}"
         )
-
-
-def stored_float_dtypes(path: str | Path) -> set[str]:
-    """The safetensors dtype names ("F16", "F32", ...) of a weights file's floating-point
-    tensors, read from its header alone (no tensor is loaded)."""
-    from safetensors import safe_open
-
-    with safe_open(str(path), framework="pt") as f:
-        # safe_open is not iterable: keys() is its only listing
-        dtypes = {f.get_slice(k).get_dtype() for k in f.keys()}  # noqa: SIM118
-    return {d for d in dtypes if d.startswith(("F", "BF"))}
+    return {v.dtype for v in state.values() if v.is_floating_point()}
 
 
 def write_json(path: str | Path, obj: Any) -> Path:
