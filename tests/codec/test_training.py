@@ -14,6 +14,7 @@ from echovox.codec.training import (
     RunConfig,
     TrainConfig,
     init_discriminator,
+    init_weights,
     lightning_max_steps,
     train,
 )
@@ -270,12 +271,30 @@ def test_fine_tune_config_errors(tmp_path, audio_dir):
         "finetune_whole_16k_cpu.yaml",
         "finetune_whole_16k_gpu.yaml",
         "continue_whole_16k_cpu.yaml",
+        "continue_whole_cont_16k_cpu.yaml",
     ],
 )
 def test_shipped_configs_parse(name):
     run = RunConfig.from_yaml(CODEC_DIR / name)
     assert run.model.sample_rate in (8000, 16000)
     CodecLightningModule(run.model, run.train)  # the config builds a module
+
+
+@pytest.mark.parametrize(
+    "name", ["continue_whole_cont_16k_cpu.yaml", "finetune_whole_16k_gpu.yaml"]
+)
+def test_configs_continue_the_committed_codec_and_its_discriminators(name):
+    """These configs start from a codec committed in the repository, discriminators included
+    (no discriminator warm-up): both must load into the module the config builds."""
+    run = RunConfig.from_yaml(CODEC_DIR / name)
+    root = CODEC_DIR.parent
+    assert run.init_from and (root / run.init_from / "discriminator.safetensors").is_file()
+    assert run.train.disc_warmup_steps == 0
+    module = CodecLightningModule(run.model, run.train)
+    init_weights(module.model, root / run.init_from)
+    assert init_discriminator(module.discriminator, root / run.init_from).startswith(
+        "discriminators: continued"
+    )
 
 
 def test_bad_run_config_is_explained(tmp_path):
