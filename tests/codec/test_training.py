@@ -288,7 +288,7 @@ def test_configs_continue_the_committed_codec_and_its_discriminators(name):
     (no discriminator warm-up): both must load into the module the config builds."""
     run = RunConfig.from_yaml(CODEC_DIR / name)
     root = CODEC_DIR.parent
-    assert run.init_from and (root / run.init_from / "discriminator.safetensors").is_file()
+    assert run.init_from and (root / run.init_from / DISCRIMINATOR_NAME).is_file()
     assert run.train.disc_warmup_steps == 0
     module = CodecLightningModule(run.model, run.train)
     init_weights(module.model, root / run.init_from)
