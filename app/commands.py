@@ -1,4 +1,5 @@
-"""Top-level app subcommands: `echovox synthesize`, `demo`, `assemble_model`, `eval run|make_list`.
+"""Top-level app subcommands: `echovox synthesize`, `demo`, `assemble_model`,
+`eval run|make_list|compare`.
 
 Heavy imports (torch, gradio) happen inside the functions so `echovox --help` stays fast.
 User errors are raised, and the entry point (`echovox.app.cli.main`) turns them into one line
@@ -7,6 +8,7 @@ naming the command; ECHOVOX_DEBUG=1 brings the traceback back.
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 from typing import Literal
@@ -351,10 +353,33 @@ def eval_run(
     print(f"wrote {run.json_path} and {run.markdown_path}", file=sys.stderr)
 
 
+def eval_compare(a: str, b: str, output: str | None = None):
+    """Compare two `eval run` results of one test list, paired item by item: for each part
+    scored in both (output, true q1 + NAR, codec resynthesis), SIM-o, WER, speaker-ID and
+    duration ratio as the mean of B - A with its standard error and the counts of items where
+    B scored higher and lower. Prints a markdown table.
+
+    Args:
+        a: the baseline: an `eval run` results.json or its folder.
+        b: the candidate, scored on the same list.
+        output: also write the comparison as JSON here.
+    """
+    from .compare import compare_results, format_compare_markdown, load_results
+
+    cmp = compare_results(load_results(a), load_results(b))
+    for note in cmp["notes"]:
+        print(f"note: {note}", file=sys.stderr)
+    print(format_compare_markdown(cmp), end="")
+    if output:
+        Path(output).parent.mkdir(parents=True, exist_ok=True)
+        Path(output).write_text(json.dumps(cmp, indent=1) + "\n")
+        print(f"wrote {output}", file=sys.stderr)
+
+
 COMMANDS = {
     "synthesize": synthesize,
     "demo": demo,
     "assemble_model": assemble_model,
-    # `echovox eval make_list ...`, `echovox eval run ...`
-    "eval": {"make_list": eval_make_list, "run": eval_run},
+    # `echovox eval make_list ...`, `echovox eval run ...`, `echovox eval compare A B`
+    "eval": {"make_list": eval_make_list, "run": eval_run, "compare": eval_compare},
 }
