@@ -23,7 +23,8 @@ def train(
     """Train an RVQ codec from a YAML run config (see codec/train_tiny.yaml).
 
     Args:
-        config_file: YAML run config with model/train/data/trainer sections.
+        config_file: YAML run config with model/train/data/trainer sections; `base: OTHER.yaml`
+            starts from another run config and overrides it key by key.
         max_steps: generator steps (overrides trainer.max_steps).
         accelerator: Lightning accelerator: cpu, gpu or auto.
         devices: device count or list, e.g. 1, 2 or auto.

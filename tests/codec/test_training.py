@@ -308,6 +308,36 @@ def test_bad_run_config_is_explained(tmp_path):
         RunConfig.from_yaml(tmp_path / "missing.yaml")
 
 
+def test_run_config_base_is_overridden_key_by_key(tmp_path):
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "a.yaml").write_text(
+        "model: {preset: tiny, channels: 8}\n"
+        "train: {lr: 0.001, l1_weight: 2.0, mel_n_ffts: [64, 128]}\n"
+        "trainer: {max_steps: 10}\nout_dir: exp/a\nseed: 3\n"
+    )
+    # a base resolves against the file naming it, through a chain of two
+    (tmp_path / "sub" / "b.yaml").write_text("base: ../a.yaml\ntrain: {lr: 0.0005}\nseed: 4\n")
+    (tmp_path / "c.yaml").write_text(
+        "base: sub/b.yaml\ntrain: {mel_n_ffts: [256]}\ninit_from: somewhere\nout_dir: exp/c\n"
+    )
+    run = RunConfig.from_yaml(tmp_path / "c.yaml")
+    assert run.model.channels == 8 and run.trainer.max_steps == 10  # untouched sections
+    assert run.train.lr == 0.0005 and run.train.l1_weight == 2.0  # merged key by key
+    assert run.train.mel_n_ffts == (256,)  # a list is replaced, not appended to
+    assert (run.seed, run.out_dir, run.init_from) == (4, "exp/c", "somewhere")
+
+    (tmp_path / "loop1.yaml").write_text("base: loop2.yaml\nseed: 1\n")
+    (tmp_path / "loop2.yaml").write_text("base: loop1.yaml\nseed: 2\n")
+    with pytest.raises(ValueError, match="bases form a loop"):
+        RunConfig.from_yaml(tmp_path / "loop1.yaml")
+    (tmp_path / "orphan.yaml").write_text("base: gone.yaml\n")
+    with pytest.raises(FileNotFoundError, match="gone.yaml"):
+        RunConfig.from_yaml(tmp_path / "orphan.yaml")
+    (tmp_path / "list.yaml").write_text("- 1\n- 2\n")
+    with pytest.raises(ValueError, match="mapping of sections"):
+        RunConfig.from_yaml(tmp_path / "list.yaml")
+
+
 def test_audio_segments_crop_randomly_and_pad(audio_dir):
     from echovox.codec.training import AudioSegments
 
