@@ -132,29 +132,21 @@ def compare_results(a: Mapping[str, Any], b: Mapping[str, Any]) -> dict[str, Any
             if metric == "duration_ratio" and part != "output":
                 continue
             pairs = [
-                (va, vb)
+                (k, va, vb)
                 for k in common
                 if (va := _value(items_a[k].get(part), metric)) is not None
                 and (vb := _value(items_b[k].get(part), metric)) is not None
             ]
-            if pairs:
-                stats[metric] = paired_stat([p[0] for p in pairs], [p[1] for p in pairs])
-        both = [
-            k
-            for k in common
-            if _value(items_a[k].get(part), "wer") is not None
-            and _value(items_b[k].get(part), "wer") is not None
-        ]
-        if both:
-
-            def errs(results: Mapping[str, Mapping[str, Any]], part=part, both=both):
-                w = [results[k][part]["wer"] for k in both]
-                return corpus_wer(
-                    WordErrors(e["substitutions"], e["deletions"], e["insertions"], e["n_ref"])
-                    for e in w
-                )
-
-            stats["corpus_wer"] = {"n": len(both), "a": errs(items_a), "b": errs(items_b)}
+            if not pairs:
+                continue
+            stats[metric] = paired_stat([p[1] for p in pairs], [p[2] for p in pairs])
+            if metric == "wer":  # the corpus WER over the same paired items
+                both = [p[0] for p in pairs]
+                stats["corpus_wer"] = {
+                    "n": len(both),
+                    "a": corpus_wer(WordErrors.from_json(items_a[k][part]["wer"]) for k in both),
+                    "b": corpus_wer(WordErrors.from_json(items_b[k][part]["wer"]) for k in both),
+                }
         if stats:
             parts[part] = stats
     return {

@@ -236,6 +236,11 @@ class WordErrors:
     def to_json(self) -> dict[str, Any]:
         return {**asdict(self), "wer": self.wer}
 
+    @classmethod
+    def from_json(cls, d: Mapping[str, Any]) -> WordErrors:
+        """The counts of a to_json() dict (its derived "wer" is recomputed, not read)."""
+        return cls(d["substitutions"], d["deletions"], d["insertions"], d["n_ref"])
+
 
 def word_errors(reference: str, hypothesis: str, language: str = "en-us") -> WordErrors:
     """WordErrors of `hypothesis` against `reference`, both normalised by normalize_for_wer.
@@ -1042,8 +1047,7 @@ def aggregate(records: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     gts = [r for r in records if r.get("ground_truth") and "wer" in r["ground_truth"]]
 
     def errs(part: Mapping[str, Any]) -> WordErrors:
-        w = part["wer"]
-        return WordErrors(w["substitutions"], w["deletions"], w["insertions"], w["n_ref"])
+        return WordErrors.from_json(part["wer"])
 
     def mean(values) -> float | None:
         vals = [v for v in values if v is not None]
