@@ -135,6 +135,9 @@ class LMTrainConfig:
     threads: int = 1  # torch threads per model
     parallel: bool = True  # AR and NAR at once, each in its own process (they are independent)
     overrides: list[str] = field(default_factory=list)  # e.g. ["--trainer.max_steps=100"]
+    # which models stage 6 trains; leave one out to train only the other (e.g. a new AR on a
+    # bigger corpus) and name the one not trained in model.ar / model.nar
+    kinds: list[str] = field(default_factory=lambda: ["ar", "nar"])
 
 
 @dataclass
@@ -146,6 +149,11 @@ class ModelDirConfig:
     # codec (`train.freeze: [encoder, quantizer]`) may stand in: it makes the same tokens, and
     # stage 7 checks that its encoder and quantizer weights are the very same
     codec: str | None = None
+    # an LM export folder (`echovox lm train --export_dir`) to use instead of this recipe's
+    # stage-6 export; None: exp_dir/lm/<kind>/export. It must have been trained on tokens of
+    # the same codec (tokenize.codec): stage 7 checks its codebook count and size
+    ar: str | None = None
+    nar: str | None = None
     weights_dtype: str = "float32"  # float16 halves the size
     prompt_seconds: float = 3.0
     sampling: dict = field(default_factory=dict)  # SamplingSettings fields stored as defaults
@@ -212,6 +220,13 @@ def config_from_dict(data: dict, where: str = "config") -> RecipeConfig:
     cfg = _build(RecipeConfig, data, where)
     if cfg.recipe not in RECIPES:
         raise RecipeConfigError(f"{where}: recipe must be one of {RECIPES}, got {cfg.recipe!r}")
+    kinds = cfg.lm.kinds
+    if not isinstance(kinds, list) or not kinds or set(kinds) - {"ar", "nar"}:
+        raise RecipeConfigError(
+            f"{where}: lm.kinds must be a non-empty list of 'ar' and 'nar', got {kinds!r}"
+        )
+    if len(set(kinds)) != len(kinds):
+        raise RecipeConfigError(f"{where}: lm.kinds names a model twice: {kinds!r}")
     return cfg
 
 

@@ -5,7 +5,8 @@ Stage 6 runs `echovox lm train` once per model, each in its own process with its
 copy of the configured training YAML whose data and output paths point into `exp_dir/lm/<kind>`.
 AR and NAR do not depend on each other, so by default they train at the same time (one core or
 GPU each). Each run resumes from its own last checkpoint, so rerunning the stage after a kill
-continues both where they stopped.
+continues both where they stopped. `lm.kinds` trains only one of them; stage 7 then takes the
+other from `model.ar` / `model.nar` (an export made elsewhere, e.g. by an earlier recipe).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .stage import StageReport, done_marker
+from .stage import StageReport
 
 KINDS = ("ar", "nar")
 # the training YAMLs' checkpoint folders: resuming saves, and the best validation losses
@@ -31,6 +32,12 @@ def lm_dir(cfg, kind: str) -> Path:
 
 def export_dir(cfg, kind: str) -> Path:
     return lm_dir(cfg, kind) / "export"
+
+
+def lm_export(cfg, kind: str) -> Path:
+    """The export stage 7 assembles: model.<kind> where set, else stage 6's."""
+    chosen = getattr(cfg.model, kind)
+    return Path(chosen) if chosen else export_dir(cfg, kind)
 
 
 def model_dir(cfg) -> Path:
@@ -89,18 +96,20 @@ def _command(cfg, kind: str) -> list[str]:
 
 
 def stage_train_lm(cfg, force: bool = False) -> StageReport:
-    """Stage 6: train AR and NAR (resuming each from its last checkpoint)."""
+    """Stage 6: train the models lm.kinds names, AR and NAR by default (resuming each from its
+    last checkpoint)."""
     t0 = time.time()
-    report = StageReport(6, "train AR + NAR")
+    kinds = [k for k in KINDS if k in cfg.lm.kinds]
+    report = StageReport(6, "train " + " + ".join(k.upper() for k in kinds))
     if not (cfg.exp / "tokens" / "train").exists():
         raise FileNotFoundError(f"{cfg.exp / 'tokens' / 'train'} is missing: run stage 5 first")
     if force:
-        for kind in KINDS:  # a forced rerun starts fresh instead of resuming
+        for kind in kinds:  # a forced rerun starts fresh instead of resuming
             for folder in CHECKPOINT_DIRS:
                 for ckpt in (lm_dir(cfg, kind) / folder).glob("*.ckpt"):
                     ckpt.unlink()
     jobs = []
-    for kind in KINDS:
+    for kind in kinds:
         log = lm_dir(cfg, kind) / "train.log"
         cmd = _command(cfg, kind)
         print(f"stage 6: training {kind.upper()}; progress in {log}", flush=True)
@@ -122,7 +131,7 @@ def stage_train_lm(cfg, force: bool = False) -> StageReport:
                 break
     if failed:
         raise RuntimeError("stage 6: training failed for " + ", ".join(failed))
-    for kind in KINDS:
+    for kind in kinds:
         report.notes.append(f"{kind.upper()} export: {export_dir(cfg, kind)}")
         report.counts[f"{kind}_checkpoints"] = len(
             list((lm_dir(cfg, kind) / "checkpoints").glob("*.ckpt"))
@@ -137,13 +146,16 @@ def stage_assemble(cfg, force: bool = False) -> StageReport:
 
     t0 = time.time()
     report = StageReport(7, "assemble model")
-    if not done_marker(cfg.exp, 6).exists():
-        missing = [k for k in KINDS if not (export_dir(cfg, k) / "config.json").is_file()]
-        if missing:
-            raise FileNotFoundError(
-                f"no trained {'/'.join(m.upper() for m in missing)} export in {cfg.exp / 'lm'}: "
-                "run stage 6 first"
-            )
+    for kind in KINDS:
+        path = lm_export(cfg, kind)
+        if (path / "config.json").is_file():
+            continue
+        if getattr(cfg.model, kind):
+            raise FileNotFoundError(f"model.{kind}: no LM export (config.json) in {path}")
+        raise FileNotFoundError(
+            f"no trained {kind.upper()} export in {path}: run stage 6 first"
+            + ("" if kind in cfg.lm.kinds else f" with {kind!r} in lm.kinds, or set model.{kind}")
+        )
     if not cfg.tokenize.codec:
         raise ValueError("tokenize.codec is not set: the model needs the codec stage 5 used")
     codec = cfg.model.codec or cfg.tokenize.codec
@@ -153,8 +165,8 @@ def stage_assemble(cfg, force: bool = False) -> StageReport:
     out = assemble_model_dir(
         model_dir(cfg),
         codec=codec,
-        ar=export_dir(cfg, "ar"),
-        nar=export_dir(cfg, "nar"),
+        ar=lm_export(cfg, "ar"),
+        nar=lm_export(cfg, "nar"),
         language=cfg.text.language,
         prompt_seconds=cfg.model.prompt_seconds,
         name=cfg.model.name,
@@ -162,6 +174,9 @@ def stage_assemble(cfg, force: bool = False) -> StageReport:
         sampling=cfg.model.sampling,
         nar_decoding=cfg.model.nar_decoding,
     )
+    for kind in KINDS:
+        if getattr(cfg.model, kind):
+            report.notes.append(f"{kind.upper()}: {lm_export(cfg, kind)} (model.{kind})")
     size = sum(p.stat().st_size for p in out.iterdir() if p.is_file())
     report.counts["bytes"] = size
     report.notes.append(f"model directory: {out} ({size / 1e6:.1f} MB)")

@@ -206,3 +206,11 @@ def test_stages_0_to_8_with_bad_input(tmp_path, tiny_codec_dir):
     assert results["items"] and (cfg.exp / "eval/results/results.md").is_file()
     # a second run finds every stage done
     assert run(cfg, 6, 8) == []
+    # stage 7 takes an LM export made elsewhere (model.nar) when stage 6 trains only the AR
+    elsewhere = shutil.copytree(cfg.exp / "lm/nar/export", tmp_path / "nar_elsewhere")
+    shutil.rmtree(cfg.exp / "lm/nar/export")
+    model = replace(cfg.model, nar=str(elsewhere))
+    cfg = replace(cfg, lm=replace(cfg.lm, kinds=["ar"]), model=model)
+    [report] = run(cfg, 7, 7, force=True)
+    assert f"NAR: {elsewhere} (model.nar)" in report.notes
+    assert Synthesizer.from_pretrained(cfg.exp / "model").nar is not None

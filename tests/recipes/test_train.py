@@ -1,11 +1,23 @@
-"""Stage 6's training YAMLs: the recipe's paths, the configured checkpoint folders kept apart."""
+"""Stage 6's training YAMLs (the recipe's paths, the configured checkpoint folders kept apart),
+lm.kinds and stage 7's model.ar / model.nar."""
 
 from __future__ import annotations
 
+import subprocess
+
+import pytest
 import yaml
 from recipe_helpers import REPO, synthetic_config
 
-from echovox.recipes.train import lm_dir, run_yaml
+from echovox.recipes.config import RecipeConfigError, config_from_dict
+from echovox.recipes.train import (
+    export_dir,
+    lm_dir,
+    lm_export,
+    run_yaml,
+    stage_assemble,
+    stage_train_lm,
+)
 
 
 def test_run_yaml_keeps_resume_and_ranked_checkpoints_apart(tmp_path):
@@ -34,3 +46,48 @@ def test_run_yaml_sends_other_checkpoint_folders_to_the_resume_folder(tmp_path):
     written = yaml.safe_load(run_yaml(cfg, "ar").read_text())
     args = written["trainer"]["callbacks"][0]["init_args"]
     assert args["dirpath"] == str(lm_dir(cfg, "ar") / "checkpoints")
+
+
+@pytest.mark.parametrize("kinds", [[], ["ar", "ar"], ["ar", "vocoder"], "ar"])
+def test_lm_kinds_must_name_ar_or_nar_once(kinds):
+    with pytest.raises(RecipeConfigError, match="lm.kinds"):
+        config_from_dict({"recipe": "synthetic", "lm": {"kinds": kinds}})
+
+
+def test_stage_6_trains_only_the_listed_models(tmp_path, monkeypatch):
+    cfg = synthetic_config(tmp_path)
+    cfg.lm.kinds = ["ar"]
+    cfg.lm.ar_config = str(REPO / "lm/train_ar_compact.yaml")
+    (cfg.exp / "tokens" / "train").mkdir(parents=True)
+    started = []
+
+    class FakeRun:  # records the command instead of training
+        returncode = 0
+
+        def __init__(self, cmd, **_):
+            started.append(cmd)
+
+        def wait(self):
+            return 0
+
+    monkeypatch.setattr(subprocess, "Popen", FakeRun)
+    report = stage_train_lm(cfg)
+    assert len(started) == 1 and str(run_yaml(cfg, "ar")) in started[0]
+    assert report.name == "train AR" and "nar_checkpoints" not in report.counts
+    assert not lm_dir(cfg, "nar").exists()
+
+
+def test_stage_7_names_the_missing_export(tmp_path):
+    cfg = synthetic_config(tmp_path)
+    cfg.lm.kinds = ["ar"]
+    with pytest.raises(FileNotFoundError, match="run stage 6 first"):
+        stage_assemble(cfg)  # no AR export yet
+    (export_dir(cfg, "ar")).mkdir(parents=True)
+    (export_dir(cfg, "ar") / "config.json").write_text("{}")
+    with pytest.raises(FileNotFoundError, match="or set model.nar"):
+        stage_assemble(cfg)
+    cfg.model.nar = str(tmp_path / "elsewhere")
+    with pytest.raises(FileNotFoundError, match="model.nar: no LM export"):
+        stage_assemble(cfg)
+    assert lm_export(cfg, "nar") == tmp_path / "elsewhere"
+    assert lm_export(cfg, "ar") == export_dir(cfg, "ar")
