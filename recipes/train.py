@@ -148,9 +148,12 @@ def stage_assemble(cfg, force: bool = False) -> StageReport:
     report = StageReport(7, "assemble model")
     for kind in KINDS:
         path = lm_export(cfg, kind)
+        borrowed = getattr(cfg.model, kind)
         if (path / "config.json").is_file():
+            if borrowed:
+                report.notes.append(f"{kind.upper()}: {path} (model.{kind})")
             continue
-        if getattr(cfg.model, kind):
+        if borrowed:
             raise FileNotFoundError(f"model.{kind}: no LM export (config.json) in {path}")
         raise FileNotFoundError(
             f"no trained {kind.upper()} export in {path}: run stage 6 first"
@@ -174,9 +177,6 @@ def stage_assemble(cfg, force: bool = False) -> StageReport:
         sampling=cfg.model.sampling,
         nar_decoding=cfg.model.nar_decoding,
     )
-    for kind in KINDS:
-        if getattr(cfg.model, kind):
-            report.notes.append(f"{kind.upper()}: {lm_export(cfg, kind)} (model.{kind})")
     size = sum(p.stat().st_size for p in out.iterdir() if p.is_file())
     report.counts["bytes"] = size
     report.notes.append(f"model directory: {out} ({size / 1e6:.1f} MB)")
