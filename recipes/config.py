@@ -125,6 +125,10 @@ class WorkConfig:
     world_size: int = 1
 
 
+# the recipe's language models, in training order (stage 6 and 7 iterate them too)
+LM_KINDS = ("ar", "nar")
+
+
 @dataclass
 class LMTrainConfig:
     """Stage 6: the AR and NAR training YAMLs (lm/train_*_small.yaml shape). Their data and
@@ -137,7 +141,7 @@ class LMTrainConfig:
     overrides: list[str] = field(default_factory=list)  # e.g. ["--trainer.max_steps=100"]
     # which models stage 6 trains; leave one out to train only the other (e.g. a new AR on a
     # bigger corpus) and name the one not trained in model.ar / model.nar
-    kinds: list[str] = field(default_factory=lambda: ["ar", "nar"])
+    kinds: list[str] = field(default_factory=lambda: list(LM_KINDS))
 
 
 @dataclass
@@ -221,7 +225,7 @@ def config_from_dict(data: dict, where: str = "config") -> RecipeConfig:
     if cfg.recipe not in RECIPES:
         raise RecipeConfigError(f"{where}: recipe must be one of {RECIPES}, got {cfg.recipe!r}")
     kinds = cfg.lm.kinds
-    if not isinstance(kinds, list) or not kinds or set(kinds) - {"ar", "nar"}:
+    if not isinstance(kinds, list) or not kinds or set(kinds) - set(LM_KINDS):
         raise RecipeConfigError(
             f"{where}: lm.kinds must be a non-empty list of 'ar' and 'nar', got {kinds!r}"
         )

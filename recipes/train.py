@@ -19,9 +19,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+from .config import LM_KINDS as KINDS
 from .stage import StageReport
 
-KINDS = ("ar", "nar")
 # the training YAMLs' checkpoint folders: resuming saves, and the best validation losses
 CHECKPOINT_DIRS = ("checkpoints", "best")
 
