@@ -227,7 +227,8 @@ def config_from_dict(data: dict, where: str = "config") -> RecipeConfig:
     kinds = cfg.lm.kinds
     if not isinstance(kinds, list) or not kinds or set(kinds) - set(LM_KINDS):
         raise RecipeConfigError(
-            f"{where}: lm.kinds must be a non-empty list of 'ar' and 'nar', got {kinds!r}"
+            f"{where}: lm.kinds must be a non-empty list of "
+            f"{' and '.join(map(repr, LM_KINDS))}, got {kinds!r}"
         )
     if len(set(kinds)) != len(kinds):
         raise RecipeConfigError(f"{where}: lm.kinds names a model twice: {kinds!r}")
