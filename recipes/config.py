@@ -139,6 +139,10 @@ class LMTrainConfig:
     threads: int = 1  # torch threads per model
     parallel: bool = True  # AR and NAR at once, each in its own process (they are independent)
     overrides: list[str] = field(default_factory=list)  # e.g. ["--trainer.max_steps=100"]
+    # for one model only, after `overrides` (later arguments win): e.g. a step count that
+    # fits the AR but not the NAR
+    ar_overrides: list[str] = field(default_factory=list)
+    nar_overrides: list[str] = field(default_factory=list)
     # which models stage 6 trains; leave one out to train only the other (e.g. a new AR on a
     # bigger corpus) and name the one not trained in model.ar / model.nar
     kinds: list[str] = field(default_factory=lambda: list(LM_KINDS))
@@ -232,6 +236,13 @@ def config_from_dict(data: dict, where: str = "config") -> RecipeConfig:
         )
     if len(set(kinds)) != len(kinds):
         raise RecipeConfigError(f"{where}: lm.kinds names a model twice: {kinds!r}")
+    for name in ["overrides"] + [f"{kind}_overrides" for kind in LM_KINDS]:
+        value = getattr(cfg.lm, name)
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise RecipeConfigError(
+                f"{where}: lm.{name} must be a list of strings like "
+                f'"--trainer.max_steps=100", got {value!r}'
+            )
     return cfg
 
 

@@ -89,9 +89,10 @@ def _command(cfg, kind: str) -> list[str]:
         "--threads",
         str(max(1, cfg.lm.threads)),
     ]
-    if cfg.lm.overrides:
+    overrides = list(cfg.lm.overrides) + list(getattr(cfg.lm, f"{kind}_overrides"))
+    if overrides:
         # one JSON list: a bare "--trainer.x=1" after the flag would parse as an option
-        cmd.append("--overrides=" + json.dumps(list(cfg.lm.overrides)))
+        cmd.append("--overrides=" + json.dumps(overrides))
     return cmd
 
 

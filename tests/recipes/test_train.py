@@ -3,6 +3,7 @@ lm.kinds and stage 7's model.ar / model.nar."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 
 import pytest
@@ -75,6 +76,41 @@ def test_stage_6_trains_only_the_listed_models(tmp_path, monkeypatch):
     assert len(started) == 1 and str(run_yaml(cfg, "ar")) in started[0]
     assert report.name == "train AR" and "nar_checkpoints" not in report.counts
     assert not lm_dir(cfg, "nar").exists()
+
+
+def test_each_model_gets_the_shared_overrides_then_its_own(tmp_path, monkeypatch):
+    cfg = synthetic_config(tmp_path)
+    for kind in ("ar", "nar"):
+        setattr(cfg.lm, f"{kind}_config", str(REPO / f"lm/train_{kind}_compact.yaml"))
+    cfg.lm.overrides = ["--trainer.precision=bf16-mixed", "--trainer.max_steps=9"]
+    cfg.lm.nar_overrides = ["--trainer.max_steps=2"]
+    (cfg.exp / "tokens" / "train").mkdir(parents=True)
+    started = []
+
+    class FakeRun:
+        returncode = 0
+
+        def __init__(self, cmd, **_):
+            started.append(cmd)
+
+        def wait(self):
+            return 0
+
+    monkeypatch.setattr(subprocess, "Popen", FakeRun)
+    stage_train_lm(cfg)
+    passed = {
+        kind: json.loads(next(a for a in cmd if a.startswith("--overrides="))[12:])
+        for kind, cmd in zip(("ar", "nar"), started)
+    }
+    assert passed["ar"] == cfg.lm.overrides
+    # the NAR's own step count comes last, so LightningCLI takes it over the shared one
+    assert passed["nar"] == cfg.lm.overrides + ["--trainer.max_steps=2"]
+
+
+@pytest.mark.parametrize("field", ["overrides", "ar_overrides", "nar_overrides"])
+def test_lm_overrides_must_be_lists_of_strings(field):
+    with pytest.raises(RecipeConfigError, match=f"lm.{field} must be a list of strings"):
+        config_from_dict({"recipe": "synthetic", "lm": {field: "--trainer.max_steps=9"}})
 
 
 def test_stage_7_names_the_missing_export(tmp_path):
