@@ -82,10 +82,12 @@ def repetition_aware_sample(
     history_len: Tensor | None = None,
     generator: torch.Generator | None = None,
 ) -> Tensor:
-    """VALL-E 2's repetition-aware sampling: draw with top-k/top-p; where the drawn token already
-    fills more than `threshold` of the recent window `history` [B, W], draw again from the full
-    (temperature-scaled, unfiltered) distribution. That breaks the loops nucleus sampling falls
-    into without making every step noisy. [B, V] -> [B]."""
+    """VALL-E 2's repetition-aware sampling: draw with temperature and top-k/top-p; where the
+    drawn token already fills more than `threshold` of the recent window `history` [B, W], draw
+    again from the model's own distribution (temperature 1, unfiltered), VALL-E 2's "random
+    sampling". That breaks the loops a sharpened draw falls into without making every step
+    noisy: with the fallback at the lowered temperature too, echovox-tiny's AR at 0.7 doubled
+    its pauses of over a second (silence is a run of repeated codes). [B, V] -> [B]."""
     scaled = apply_temperature(logits, temperature)
     filtered = top_p_filter(top_k_filter(scaled, top_k), top_p)
     tokens = sample_categorical(filtered, generator)
@@ -93,7 +95,7 @@ def repetition_aware_sample(
         return tokens
     repeated = repetition_ratio(tokens, history, history_len) > threshold
     if bool(repeated.any()):
-        fallback = sample_categorical(scaled, generator)
+        fallback = sample_categorical(logits, generator)
         tokens = torch.where(repeated, fallback, tokens)
     return tokens
 

@@ -81,6 +81,20 @@ def test_repetition_aware_sampling_falls_back_to_the_full_distribution():
     assert set(out.tolist()) == {0}
 
 
+def test_repetition_fallback_draws_at_temperature_one():
+    # a near-greedy temperature picks token 0 nearly always; the repeated draws are redone
+    # from the model's own distribution, where token 1 has 1/(1 + e) of the mass
+    logits = torch.tensor([[1.0, 0.0]]).repeat(4000, 1)
+    history = torch.zeros(4000, 10, dtype=torch.long)
+    gen = torch.Generator().manual_seed(0)
+    out = repetition_aware_sample(logits, history, temperature=0.05, threshold=0.5, generator=gen)
+    share = (out == 1).float().mean().item()
+    assert abs(share - 1 / (1 + math.e)) < 0.03
+    fresh = torch.arange(10).repeat(4000, 1) + 10  # nothing repeated: the sharpened draw stands
+    out = repetition_aware_sample(logits, fresh, temperature=0.05, threshold=0.5, generator=gen)
+    assert (out == 1).sum().item() == 0
+
+
 def test_ban_tokens_per_row_without_touching_input():
     logits = torch.zeros(2, 3)
     out = ban_tokens(logits, torch.tensor([1, 2]), torch.tensor([True, False]))
