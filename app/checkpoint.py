@@ -77,12 +77,18 @@ class TextConfig:
     sentences into chunks of up to max_chars instead of one chunk a sentence. The models learn
     from multi-sentence utterances (the synthetic corpus: 2 sentences and 129 characters at the
     median, 209 at the 95th percentile), so packed chunks match what they saw and spare a
-    pause and a fresh start at every full stop."""
+    pause and a fresh start at every full stop. trim_silence: cut each synthesised chunk's
+    silence before its first and after its last sound (frames prompt.silence_db below its
+    loudest), keeping 0.1 s, as the training utterances were cut: an AR trained on
+    multi-sentence utterances may open a new sentence with the pause that followed the one
+    before it (echovox-tiny's, on the prompt's sentence: up to 1.6 s), and pause_seconds then
+    means what it says."""
 
     language: str = "en-us"
     max_chars: int = 200
     pause_seconds: float = 0.3
     pack_sentences: bool = True
+    trim_silence: bool = True
 
 
 # How the NAR's codebooks 2..Q reach the decoder. "codes": the NAR's picked codes (argmax at

@@ -82,6 +82,30 @@ def frame_db(wav: np.ndarray, sr: int) -> np.ndarray:
     return 20 * np.log10(np.maximum(rms, 1e-10))
 
 
+def sound_span(
+    wav: np.ndarray, sr: int, silence_db: float, margin_seconds: float, db: np.ndarray | None = None
+) -> tuple[int, int]:
+    """[a, b): the samples from the first to the last FRAME_SECONDS frame within `silence_db`
+    of the loudest one, widened by `margin_seconds` each side. `db`: frame_db(wav, sr), if the
+    caller has it."""
+    n = max(1, int(sr * FRAME_SECONDS))
+    db = frame_db(wav, sr) if db is None else db
+    active = db > float(db.max()) - silence_db
+    first = int(np.argmax(active))
+    last = len(active) - int(np.argmax(active[::-1]))  # one past the last active frame
+    margin = int(margin_seconds * sr)
+    return max(0, first * n - margin), min(len(wav), last * n + margin)
+
+
+def trim_silent_edges(wav: np.ndarray, sr: int, silence_db: float, margin_seconds: float):
+    """`wav` without the silence before its first and after its last sound (as sound_span
+    finds them); a silent `wav` (loudest frame under SILENT_DBFS) comes back whole."""
+    if len(wav) == 0 or float(frame_db(wav, sr).max()) < SILENT_DBFS:
+        return wav
+    a, b = sound_span(wav, sr, silence_db, margin_seconds)
+    return wav[a:b]
+
+
 def condition_prompt(wav: np.ndarray, sr: int, cfg: PromptConfig) -> PreparedPrompt:
     """Trim silent ends, reject short/silent prompts, normalise loudness, cut to cfg.seconds."""
     if len(wav) < cfg.min_seconds * sr:
@@ -96,12 +120,7 @@ def condition_prompt(wav: np.ndarray, sr: int, cfg: PromptConfig) -> PreparedPro
         raise AudioError(
             f"prompt is silent (loudest frame {loudest:.0f} dBFS); record or upload speech"
         )
-    active = db > loudest - cfg.silence_db
-    first = int(np.argmax(active))
-    last = len(active) - int(np.argmax(active[::-1]))  # one past the last active frame
-    margin = int(EDGE_MARGIN_SECONDS * sr)
-    a = max(0, first * n - margin)
-    b = min(len(wav), last * n + margin)
+    a, b = sound_span(wav, sr, cfg.silence_db, EDGE_MARGIN_SECONDS, db)
     wav = wav[a:b]
     source_seconds = len(wav) / sr
     if source_seconds < cfg.min_seconds:

@@ -27,10 +27,19 @@ from echovox.audio import AudioError, save_audio
 from echovox.checkpoint import CheckpointError
 
 from .checkpoint import EMBEDDED_MODEL_DIR, LoadedModel, PromptConfig, load_model_dir
-from .prompt import PromptInput, condition_prompt, read_prompt, shorten_transcript
+from .prompt import (
+    PromptInput,
+    condition_prompt,
+    read_prompt,
+    shorten_transcript,
+    trim_silent_edges,
+)
 
 ProgressCallback = Callable[[int, int], None]
 EDGE_FADE_SECONDS = 0.005
+# silence kept before and after each chunk's sound when text.trim_silence cuts the rest: the
+# synthetic corpus's utterances were cut with 0.1 s of it (recipes: segment.pad)
+OUTPUT_EDGE_SECONDS = 0.1
 
 
 class TextError(ValueError):
@@ -386,7 +395,12 @@ class Synthesizer:
             for j in range(len(chunk_lists[i])):
                 if parts:
                     parts.append(pause)
-                parts.append(_fade_edges(audio[(i, j)], self.sample_rate))
+                wav = audio[(i, j)]
+                if self.config.text.trim_silence:
+                    wav = trim_silent_edges(
+                        wav, self.sample_rate, self.config.prompt.silence_db, OUTPUT_EDGE_SECONDS
+                    )
+                parts.append(_fade_edges(wav, self.sample_rate))
             out.append(
                 ClonedAudio(
                     waveform=np.concatenate(parts).astype(np.float32),

@@ -8,6 +8,7 @@ from echovox.app.prompt import (
     frame_db,
     read_prompt,
     shorten_transcript,
+    trim_silent_edges,
 )
 from echovox.audio import AudioError
 
@@ -93,6 +94,16 @@ def test_silent_edges_are_trimmed():
     wav = np.concatenate([np.zeros(SR, np.float32), voice(1.5), np.zeros(SR, np.float32)])
     out = condition_prompt(wav, SR, CFG)
     assert out.seconds < 1.7 and not out.trimmed
+
+
+def test_trim_silent_edges_keeps_the_margin_and_leaves_silence_whole():
+    sound = voice(1.0)
+    wav = np.concatenate([np.zeros(SR, np.float32), sound, np.zeros(2 * SR, np.float32)])
+    out = trim_silent_edges(wav, SR, 40.0, 0.1)
+    assert 1.1 <= len(out) / SR <= 1.25  # the sound, 0.1 s each side, frame rounding
+    silent = np.zeros(SR, np.float32)
+    assert len(trim_silent_edges(silent, SR, 40.0, 0.1)) == SR
+    assert len(trim_silent_edges(silent[:0], SR, 40.0, 0.1)) == 0
 
 
 def test_long_prompt_is_cut_at_a_quiet_point_near_the_limit():

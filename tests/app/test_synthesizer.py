@@ -89,6 +89,29 @@ def test_long_text_is_chunked_joined_and_reported(synth, prompt_wav):
     assert len(audio.stop_reasons) == n
 
 
+@pytest.mark.parametrize("trim", [True, False])
+def test_each_chunks_silent_edges_are_trimmed_before_the_pause(
+    synth, prompt_wav, monkeypatch, trim
+):
+    """A chunk the AR opened with a long pause joins the next after pause_seconds only."""
+    monkeypatch.setattr(synth.config.text, "pack_sentences", False)  # one chunk a sentence
+    monkeypatch.setattr(synth.config.text, "trim_silence", trim)
+    t = np.arange(SR) / SR
+    sound = (0.3 * np.sin(2 * np.pi * 220 * t)).astype(np.float32)
+    chunk = np.concatenate([np.zeros(SR, np.float32), sound, np.zeros(SR // 2, np.float32)])
+
+    def fake_generate(prompts, ids, settings):
+        return [chunk] * len(ids), ["eos"] * len(ids)
+
+    monkeypatch.setattr(synth, "_generate", fake_generate)
+    audio = synth.clone("One. Two.", prompt_wav, PROMPT_TEXT)
+    pause = int(synth.config.text.pause_seconds * SR)
+    if trim:  # 1 s of sound and 0.1 s each side (frame rounding), twice, and one pause
+        assert 2 * 1.2 * SR <= len(audio.waveform) - pause <= 2 * 1.25 * SR
+    else:
+        assert len(audio.waveform) == 2 * len(chunk) + pause
+
+
 def test_chunks_are_batched_across_batch_size(synth, prompt_wav, monkeypatch):
     monkeypatch.setattr(synth.config.text, "pack_sentences", False)  # one chunk a sentence
     text = "One. Two. Three. Four. Five."
