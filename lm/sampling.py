@@ -86,8 +86,9 @@ def repetition_aware_sample(
     drawn token already fills more than `threshold` of the recent window `history` [B, W], draw
     again from the model's own distribution (temperature 1, unfiltered), VALL-E 2's "random
     sampling". That breaks the loops a sharpened draw falls into without making every step
-    noisy: with the fallback at the lowered temperature too, echovox-tiny's AR at 0.7 doubled
-    its pauses of over a second (silence is a run of repeated codes). [B, V] -> [B]."""
+    noisy. (Tried against a fallback at the lowered temperature, with echovox-tiny's AR at 0.7
+    on 100 tuning items: no measure moved beyond its standard error, and its long pauses
+    stayed; they come from the AR, not from this loop.) [B, V] -> [B]."""
     scaled = apply_temperature(logits, temperature)
     filtered = top_p_filter(top_k_filter(scaled, top_k), top_p)
     tokens = sample_categorical(filtered, generator)
