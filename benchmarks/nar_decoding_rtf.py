@@ -8,7 +8,8 @@ alike. Prints JSON.
 `expected` keeps every NAR stage's softmax ([Q, T, K] per chunk) and decodes a weighted sum
 of codebook vectors instead of a lookup; this measures what that costs end to end. The AR
 output is the same for both (same seed), so the audio lengths match and RTF = synthesis
-seconds / seconds of audio compares like with like.
+seconds / seconds of audio compares like with like; `text.trim_silence` is off for both, since
+where it cuts depends on the decoded audio.
 """
 
 from __future__ import annotations
@@ -44,7 +45,11 @@ def main() -> None:
     prompt_text = (REPO / "app" / "assets" / "example_prompt.txt").read_text().strip()
     vp = tts.prepare_prompt(str(PROMPT), prompt_text)
     settings = tts.default_settings(seed=0)
-    configs = {m: dataclasses.replace(tts.config, nar_decoding=m) for m in ("codes", "expected")}
+    untrimmed = dataclasses.replace(tts.config.text, trim_silence=False)
+    configs = {
+        m: dataclasses.replace(tts.config, nar_decoding=m, text=untrimmed)
+        for m in ("codes", "expected")
+    }
     tts.clone("A short warm-up.", vp, settings=settings)
 
     runs: dict[str, list[tuple[float, float]]] = {m: [] for m in configs}
