@@ -55,48 +55,42 @@ def test_lm_kinds_must_name_ar_or_nar_once(kinds):
         config_from_dict({"recipe": "synthetic", "lm": {"kinds": kinds}})
 
 
-def test_stage_6_trains_only_the_listed_models(tmp_path, monkeypatch):
-    cfg = synthetic_config(tmp_path)
-    cfg.lm.kinds = ["ar"]
-    cfg.lm.ar_config = str(REPO / "lm/train_ar_compact.yaml")
-    (cfg.exp / "tokens" / "train").mkdir(parents=True)
-    started = []
+@pytest.fixture
+def started(monkeypatch):
+    """The commands stage 6 starts, recorded instead of run."""
+    commands = []
 
-    class FakeRun:  # records the command instead of training
+    class FakeRun:
         returncode = 0
 
         def __init__(self, cmd, **_):
-            started.append(cmd)
+            commands.append(cmd)
 
         def wait(self):
             return 0
 
     monkeypatch.setattr(subprocess, "Popen", FakeRun)
+    return commands
+
+
+def test_stage_6_trains_only_the_listed_models(tmp_path, started):
+    cfg = synthetic_config(tmp_path)
+    cfg.lm.kinds = ["ar"]
+    cfg.lm.ar_config = str(REPO / "lm/train_ar_compact.yaml")
+    (cfg.exp / "tokens" / "train").mkdir(parents=True)
     report = stage_train_lm(cfg)
     assert len(started) == 1 and str(run_yaml(cfg, "ar")) in started[0]
     assert report.name == "train AR" and "nar_checkpoints" not in report.counts
     assert not lm_dir(cfg, "nar").exists()
 
 
-def test_each_model_gets_the_shared_overrides_then_its_own(tmp_path, monkeypatch):
+def test_each_model_gets_the_shared_overrides_then_its_own(tmp_path, started):
     cfg = synthetic_config(tmp_path)
     for kind in ("ar", "nar"):
         setattr(cfg.lm, f"{kind}_config", str(REPO / f"lm/train_{kind}_compact.yaml"))
     cfg.lm.overrides = ["--trainer.precision=bf16-mixed", "--trainer.max_steps=9"]
     cfg.lm.nar_overrides = ["--trainer.max_steps=2"]
     (cfg.exp / "tokens" / "train").mkdir(parents=True)
-    started = []
-
-    class FakeRun:
-        returncode = 0
-
-        def __init__(self, cmd, **_):
-            started.append(cmd)
-
-        def wait(self):
-            return 0
-
-    monkeypatch.setattr(subprocess, "Popen", FakeRun)
     stage_train_lm(cfg)
     passed = {
         kind: json.loads(next(a for a in cmd if a.startswith("--overrides="))[12:])
