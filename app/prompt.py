@@ -100,9 +100,12 @@ def sound_span(
 def trim_silent_edges(wav: np.ndarray, sr: int, silence_db: float, margin_seconds: float):
     """`wav` without the silence before its first and after its last sound (as sound_span
     finds them); a silent `wav` (loudest frame under SILENT_DBFS) comes back whole."""
-    if len(wav) == 0 or float(frame_db(wav, sr).max()) < SILENT_DBFS:
+    if len(wav) == 0:
         return wav
-    a, b = sound_span(wav, sr, silence_db, margin_seconds)
+    db = frame_db(wav, sr)
+    if float(db.max()) < SILENT_DBFS:
+        return wav
+    a, b = sound_span(wav, sr, silence_db, margin_seconds, db)
     return wav[a:b]
 
 
