@@ -91,6 +91,24 @@ class TextConfig:
     trim_silence: bool = True
 
 
+@dataclass
+class VoiceMatchConfig:
+    """Before decoding, move each output frame's codec latent `weight` of the way to the mean
+    of its k nearest (cosine) latents of the voice prompt (`echovox.codec.match_latents`,
+    after kNN-VC). 0 turns it off. Why: the NAR renders the residual codebooks, which carry
+    much of the voice, poorly; the prompt's own frames hold them exactly. Needs a codec that
+    exposes its codebooks."""
+
+    weight: float = 0.0
+    k: int = 4
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.weight <= 1.0:
+            raise ValueError(f"voice_match.weight must be in [0, 1], got {self.weight}")
+        if self.k < 1:
+            raise ValueError(f"voice_match.k must be at least 1, got {self.k}")
+
+
 # How the NAR's codebooks 2..Q reach the decoder. "codes": the NAR's picked codes (argmax at
 # nar_temperature 0), decoded like any tokens. "expected": each residual codebook's expected
 # vector under the NAR's softmax (Codec.decode_expected), so a NAR unsure of a residual adds
@@ -118,6 +136,7 @@ class ModelDirConfig:
     nar_temperature: float = 0.0
     # how the NAR's codebooks 2..Q reach the decoder (see NAR_DECODINGS)
     nar_decoding: str = "codes"
+    voice_match: VoiceMatchConfig = field(default_factory=VoiceMatchConfig)
     name: str = "echovox"
     echovox_version: str = ""
 
@@ -140,7 +159,8 @@ class ModelDirConfig:
         try:
             text = TextConfig(**d.pop("text", {}))
             prompt = PromptConfig(**d.pop("prompt", {}))
-            return cls(text=text, prompt=prompt, **d)
+            voice_match = VoiceMatchConfig(**d.pop("voice_match", {}))
+            return cls(text=text, prompt=prompt, voice_match=voice_match, **d)
         except (TypeError, ValueError) as err:
             raise CheckpointError(f"{where}: {err}") from err
 
@@ -212,6 +232,7 @@ def save_model_dir(
     sampling=None,
     nar_temperature: float = 0.0,
     nar_decoding: str = "codes",
+    voice_match: VoiceMatchConfig | None = None,
     name: str = "echovox",
     card_notes: str = "",
     weights_dtype: str = "float32",
@@ -226,7 +247,10 @@ def save_model_dir(
     from echovox import __version__
     from echovox.lm.generate import SamplingSettings
 
-    check_components(codec, ar, nar, symbols, nar_decoding=nar_decoding)
+    voice_match = voice_match or VoiceMatchConfig()
+    check_components(
+        codec, ar, nar, symbols, nar_decoding=nar_decoding, voice_match=voice_match.weight > 0
+    )
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     codec_type, codec_cfg = _codec_config(codec)
@@ -240,6 +264,7 @@ def save_model_dir(
         sampling=dataclasses.asdict(sampling or SamplingSettings()),
         nar_temperature=nar_temperature,
         nar_decoding=nar_decoding,
+        voice_match=voice_match,
         name=name,
         echovox_version=__version__,
     )
@@ -255,15 +280,30 @@ def save_model_dir(
 
 
 def check_components(
-    codec, ar, nar, symbols, where: str = "model", nar_decoding: str = "codes"
+    codec,
+    ar,
+    nar,
+    symbols,
+    where: str = "model",
+    nar_decoding: str = "codes",
+    voice_match: bool = False,
 ) -> None:
     """The LM must speak the codec's codes and the symbol table's phonemes; expected NAR
-    decoding needs a codec that exposes its codebooks."""
-    if nar_decoding == "expected":
+    decoding and voice matching (voice_match: its weight is above 0) need a codec that
+    exposes its codebooks."""
+    needs = [
+        n
+        for n, on in (
+            ("nar_decoding 'expected'", nar_decoding == "expected"),
+            ("voice_match", voice_match),
+        )
+        if on
+    ]
+    if needs:
         try:
             codec.codebook_vectors()
         except NotImplementedError as err:
-            raise CheckpointError(f"{where}: nar_decoding 'expected': {err}") from err
+            raise CheckpointError(f"{where}: {' and '.join(needs)}: {err}") from err
     for part, c in (("AR", ar.config), ("NAR", nar.config)):
         if part == "NAR" and c.n_codebooks != codec.n_codebooks:
             raise CheckpointError(
@@ -314,7 +354,9 @@ def load_model_dir(directory: str | Path) -> LoadedModel:
         nar = NARModel(NARConfig.from_dict(cfg.nar))
     except (ConfigError, TypeError) as err:
         raise CheckpointError(f"{cfg_path}: bad AR/NAR config: {err}") from err
-    check_components(codec, ar, nar, symbols, str(cfg_path), cfg.nar_decoding)
+    check_components(
+        codec, ar, nar, symbols, str(cfg_path), cfg.nar_decoding, cfg.voice_match.weight > 0
+    )
     _load(codec, directory / CODEC_WEIGHTS)
     ar_dtypes = _load(ar, directory / AR_WEIGHTS)
     _load(nar, directory / NAR_WEIGHTS)
@@ -469,6 +511,7 @@ def assemble_model_dir(
     weights_dtype: str = "float32",
     sampling: dict[str, Any] | None = None,
     nar_decoding: str = "codes",
+    voice_match: dict[str, Any] | None = None,
 ) -> Path:
     """Build a model directory from a codec checkpoint dir and AR/NAR checkpoints.
 
@@ -476,6 +519,7 @@ def assemble_model_dir(
     a frame budget per phoneme that suits the codec's frame rate).
     nar_decoding: "codes" or "expected" (NAR_DECODINGS); "expected" needs a codec that
     exposes its codebooks (Codec.decode_expected).
+    voice_match: VoiceMatchConfig fields (weight, k); a weight above 0 also needs such a codec.
 
     symbols: the symbol table the LM was trained with (default: the symbols.json saved in the
     AR/NAR export directories, else the built-in table)."""
@@ -489,8 +533,9 @@ def assemble_model_dir(
         raise CheckpointError(f"bad sampling settings {sampling}: {err}") from err
     try:  # before loading any weights
         check_nar_decoding(nar_decoding)
-    except ValueError as err:
-        raise CheckpointError(str(err)) from err
+        match = VoiceMatchConfig(**(voice_match or {}))
+    except (TypeError, ValueError) as err:
+        raise CheckpointError(f"{err}") from err
     codec_model = Codec.from_pretrained(codec, device="cpu")
     ar_model = load_lm_checkpoint(ar, "ar")
     nar_model = load_lm_checkpoint(nar, "nar")
@@ -522,4 +567,5 @@ def assemble_model_dir(
         weights_dtype=weights_dtype,
         sampling=settings,
         nar_decoding=nar_decoding,
+        voice_match=match,
     )

@@ -173,6 +173,8 @@ def assemble_model(
     prompt_seconds: float = 3.0,
     name: str = "echovox",
     nar_decoding: Literal["codes", "expected"] = "codes",
+    voice_match_weight: float = 0.0,
+    voice_match_k: int = 4,
 ):
     """Assemble a model directory (loaded by `synthesize --model` and `demo`) from checkpoints.
 
@@ -189,6 +191,10 @@ def assemble_model(
         nar_decoding: "codes" decodes the NAR's picked codes; "expected" decodes each residual
             codebook's expected vector under the NAR's softmax: where the NAR is unsure it adds
             about the mean residual instead of a probably wrong one (see app/README.md).
+        voice_match_weight: before decoding, move each output frame's codec latent this far
+            (0-1) towards the mean of its voice_match_k nearest latents of the voice prompt;
+            0 turns it off (see app/README.md).
+        voice_match_k: how many of the prompt's frames each output frame is matched with.
     """
     from .checkpoint import assemble_model_dir
 
@@ -204,6 +210,7 @@ def assemble_model(
         prompt_seconds=prompt_seconds,
         name=name,
         nar_decoding=nar_decoding,
+        voice_match={"weight": voice_match_weight, "k": voice_match_k},
     )
     print(path)
 

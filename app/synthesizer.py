@@ -512,24 +512,37 @@ class Synthesizer:
         nar_kwargs = dict(temperature=self.config.nar_temperature, seed=seed)
         if self.config.nar_decoding == "expected":
             probs = generate_nar_distributions(*nar_args, **nar_kwargs).probs
-            return [self._decode(p, expected=True) for p in probs]
-        return [self._decode(c) for c in generate_nar(*nar_args, **nar_kwargs)]
+            return [self._decode(p, pr.codes, expected=True) for p, pr in zip(probs, prompts)]
+        codes = generate_nar(*nar_args, **nar_kwargs)
+        return [self._decode(c, pr.codes) for c, pr in zip(codes, prompts)]
 
-    def _decode(self, codes, expected: bool = False) -> np.ndarray:
+    def _decode(self, codes, prompt_codes=None, expected: bool = False) -> np.ndarray:
         """[Q, T] codes, or [Q, T, K] distributions with expected=True (Codec.decode_expected)
-        -> [S] float32. On CUDA the decoder convolutions run in float16 under autocast; the
-        codebook lookup stays float32 (autocast leaves embedding gathers alone; the expected
-        latent's weighted sum is a matmul, so it runs in float16 too) and the output is cast
-        back."""
+        -> [S] float32. prompt_codes [Q, P]: the voice prompt's, matched against when
+        config.voice_match.weight > 0 (VoiceMatchConfig); None (a resynthesis) matches
+        nothing. On CUDA the decoder convolutions run in float16 under autocast; the codebook
+        lookup stays float32 (autocast leaves embedding gathers alone; the expected latent's
+        weighted sum is a matmul, so it runs in float16 too) and the output is cast back."""
         import contextlib
 
         import torch
 
+        from echovox.codec.matching import match_latents
+
         codes = codes[None].to(self.device)
-        decode = self.codec.decode_expected if expected else self.codec.decode
+        match = self.config.voice_match
         cuda = self.device.startswith("cuda")
         with torch.autocast("cuda", dtype=torch.float16) if cuda else contextlib.nullcontext():
-            wav = decode(codes)
+            if match.weight > 0 and prompt_codes is not None:
+                latent = (self.codec.expected_latent if expected else self.codec.codes_latent)(
+                    codes
+                )
+                reference = self.codec.codes_latent(prompt_codes[None].to(self.device))
+                latent = match_latents(latent, reference.to(latent.dtype), match.k, match.weight)
+                with torch.inference_mode():
+                    wav = self.codec.decode_latent(latent)
+            else:
+                wav = (self.codec.decode_expected if expected else self.codec.decode)(codes)
         wav = wav[0, 0].float().cpu().numpy()
         return np.clip(np.nan_to_num(wav), -1.0, 1.0).astype(np.float32)
 

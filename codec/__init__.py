@@ -19,6 +19,7 @@ _EXPORTS = {
     "best_device": "base",
     "CodecConfig": "config",
     "PRESET_NAMES": "config",
+    "match_latents": "matching",
     "CodecOutput": "model",
     "RVQCodec": "model",
     "EncodecCodec": "pretrained",
@@ -36,6 +37,7 @@ __all__ = [
     "RVQCodec",
     "ResidualVectorQuantizer",
     "best_device",
+    "match_latents",
 ]
 
 if TYPE_CHECKING:

@@ -80,6 +80,12 @@ class Codec(nn.Module, ABC):
         a residual codebook the expected vector is its least-squares estimate, and a guessed
         code adds a whole wrong residual instead. One-hot rows decode exactly like `decode`.
         """
+        home = probs.device
+        return self.decode_latent(self.expected_latent(probs)).float().to(home)
+
+    @torch.inference_mode()
+    def expected_latent(self, probs: Tensor) -> Tensor:
+        """probs [B, Q, T, K] -> the expected latent [B, D, T] on the codec's device."""
         if probs.dim() != 4 or probs.shape[-1] != self.codebook_size:
             raise ValueError(
                 f"probs must be [B, Q, T, {self.codebook_size}], got {tuple(probs.shape)}"
@@ -88,11 +94,19 @@ class Codec(nn.Module, ABC):
             raise ValueError(f"probs have {probs.shape[1]} codebooks; model has {self.n_codebooks}")
         if not torch.isfinite(probs).all():
             raise ValueError("probs must be finite")
-        home = probs.device
         probs = probs.to(self.device, torch.float32)
         books = self.codebook_vectors()[: probs.shape[1]]
         latent = sum(torch.matmul(probs[:, q], book.float()) for q, book in enumerate(books))
-        return self.decode_latent(latent.transpose(1, 2)).float().to(home)
+        return latent.transpose(1, 2)
+
+    @torch.inference_mode()
+    def codes_latent(self, codes: Tensor) -> Tensor:
+        """codes [B, Q, T] -> the latent [B, D, T] they stand for (the sum of their codebook
+        vectors), on the codec's device: what `decode` would decode."""
+        codes = self.check_codes(codes).to(self.device)
+        books = self.codebook_vectors()[: codes.shape[1]]
+        latent = sum(book.float()[codes[:, q]] for q, book in enumerate(books))  # [B, T, D]
+        return latent.transpose(1, 2)
 
     def check_wav(self, wav: Tensor) -> Tensor:
         if not isinstance(wav, Tensor):

@@ -177,6 +177,7 @@ def stage_assemble(cfg, force: bool = False) -> StageReport:
         weights_dtype=cfg.model.weights_dtype,
         sampling=cfg.model.sampling,
         nar_decoding=cfg.model.nar_decoding,
+        voice_match=cfg.model.voice_match,
     )
     size = sum(p.stat().st_size for p in out.iterdir() if p.is_file())
     report.counts["bytes"] = size

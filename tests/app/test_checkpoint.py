@@ -275,6 +275,30 @@ def test_nar_decoding_is_stored_and_checked(tmp_path, tiny_model_dir):
         load_model_dir(out)
 
 
+def test_voice_match_is_stored_and_checked(tmp_path, tiny_model_dir):
+    off = load_model_dir(tiny_model_dir).config.voice_match
+    assert off == ck.VoiceMatchConfig() and off.weight == 0  # the default: off
+    loaded = load_model_dir(tiny_model_dir)
+    codec_dir = loaded.codec.save_pretrained(tmp_path / "codec")
+    lms = _lm_layouts(tmp_path, loaded)
+    kw = dict(codec=codec_dir, ar=lms["ar"][0], nar=lms["nar"][0])
+    out = assemble_model_dir(tmp_path / "m", voice_match={"weight": 0.5, "k": 2}, **kw)
+    assert load_model_dir(out).config.voice_match == ck.VoiceMatchConfig(weight=0.5, k=2)
+    for bad, message in (
+        ({"weight": 2}, "weight must be in"),
+        ({"k": 0}, "k must be"),
+        ({"neighbours": 3}, "neighbours"),
+    ):
+        with pytest.raises(CheckpointError, match=message):
+            assemble_model_dir(tmp_path / "bad", voice_match=bad, **kw)
+        assert not (tmp_path / "bad").exists()  # refused before anything is written
+    cfg = json.loads((out / "config.json").read_text())
+    cfg["voice_match"] = {"weight": -0.1}
+    (out / "config.json").write_text(json.dumps(cfg))
+    with pytest.raises(CheckpointError, match="config.json: voice_match.weight must be in"):
+        load_model_dir(out)
+
+
 def test_expected_nar_decoding_needs_a_codec_that_exposes_its_codebooks(tiny_model_dir):
     from echovox.codec import Codec
 
@@ -295,6 +319,8 @@ def test_expected_nar_decoding_needs_a_codec_that_exposes_its_codebooks(tiny_mod
         ck.check_components(
             Opaque(), loaded.ar, loaded.nar, loaded.symbols, nar_decoding="expected"
         )
+    with pytest.raises(CheckpointError, match="voice_match: .*does not expose its codebooks"):
+        ck.check_components(Opaque(), loaded.ar, loaded.nar, loaded.symbols, voice_match=True)
 
 
 def test_codec_loads_from_a_whole_model_dir(tmp_path):

@@ -347,6 +347,56 @@ def test_expected_nar_decoding(tmp_path, prompt_wav):
     np.testing.assert_allclose(expected, codes, atol=1e-5)
 
 
+@pytest.mark.parametrize("nar_decoding", ["codes", "expected"])
+def test_voice_match_decodes_the_prompts_own_frames(tmp_path, prompt_wav, nar_decoding):
+    """voice_match weight 1, k 1: every latent that reaches the decoder is one of the prompt's
+    (its codes' latents); weight 0 decodes as before; a resynthesis has no prompt to match."""
+    import dataclasses
+
+    import torch
+    from app_helpers import build_tiny_model
+
+    from echovox.app.checkpoint import VoiceMatchConfig
+    from echovox.app.synthesizer import Synthesizer
+
+    tts = Synthesizer.from_pretrained(
+        build_tiny_model(
+            tmp_path / "m",
+            nar_decoding=nar_decoding,
+            voice_match=VoiceMatchConfig(weight=1.0, k=1),
+        ),
+        device="cpu",
+    )
+    assert tts.config.voice_match == VoiceMatchConfig(weight=1.0, k=1)
+    seen = []
+    decode_latent = tts.codec.decode_latent
+
+    def spy(latent):
+        seen.append(latent.clone())
+        return decode_latent(latent)
+
+    tts.codec.decode_latent = spy
+    voice = tts.prepare_prompt(prompt_wav, PROMPT_TEXT)
+    matched = tts.clone("Match the voice.", voice).waveform
+    prompt_latent = tts.codec.codes_latent(voice.codes[None])[0].T  # [P, D]
+    frames = seen[-1][0].T  # [T, D]
+    assert len(frames) > 0
+    distance = torch.cdist(frames, prompt_latent).min(1).values
+    assert float(distance.max()) < 1e-4
+
+    plain = dataclasses.replace(tts.config, voice_match=VoiceMatchConfig())
+    keep, tts.config = tts.config, plain
+    try:
+        unmatched = tts.clone("Match the voice.", voice).waveform
+    finally:
+        tts.config = keep
+    assert len(unmatched) == len(matched) and not np.allclose(unmatched, matched, atol=1e-3)
+
+    n = len(seen)
+    tts.resynthesize(voice.waveform, tts.sample_rate)  # plain decoding: nothing matched
+    assert len(seen) == n
+
+
 def test_complete_first_codebook_is_the_references_q1_through_the_nar(synth, prompt_wav):
     """What a perfect AR would give: the recording's own first codebook, codebooks 2..Q from
     the NAR (conditioned on the prompt and the text), decoded the model's way."""

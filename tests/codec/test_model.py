@@ -148,6 +148,16 @@ def test_decode_expected_of_one_hot_is_decode_and_of_a_mix_is_the_mean_vector(ti
     assert not torch.allclose(want, tiny_codec.decode(codes[:, :2]), atol=1e-3)
 
 
+def test_codes_latent_is_what_decode_decodes(tiny_codec):
+    g = torch.Generator().manual_seed(2)
+    codes = torch.randint(0, tiny_codec.codebook_size, (2, tiny_codec.n_codebooks, 6), generator=g)
+    latent = tiny_codec.codes_latent(codes)
+    assert latent.shape == (2, tiny_codec.config.dim, 6)
+    assert torch.allclose(tiny_codec.decode_latent(latent), tiny_codec.decode(codes), atol=1e-5)
+    with pytest.raises(ValueError, match="lie in"):
+        tiny_codec.codes_latent(codes + tiny_codec.codebook_size)
+
+
 def test_decode_expected_rejects_bad_distributions(tiny_codec):
     K, Q = tiny_codec.codebook_size, tiny_codec.n_codebooks
     with pytest.raises(ValueError, match=r"\[B, Q, T"):
