@@ -1,12 +1,14 @@
 """Synthesis time of the NAR decodings with the trained embedded model (echovox-tiny): the
 NAR's picked codes (`nar_decoding: codes`) against the expected codebook vectors under its
-softmax (`expected`, Codec.decode_expected), interleaved in one run so load changes hit both
-alike. Prints JSON.
+softmax (`expected`, Codec.decode_expected), both without voice matching, and `expected` with
+voice matching (`voice_match`: the model's setting, or weight 0.5 and k 4 where the model has
+it off), interleaved in one run so load changes hit all three alike. Prints JSON.
 
     .venv/bin/python benchmarks/nar_decoding_rtf.py [--repeats 3] [--threads 1] [--model DIR]
 
 `expected` keeps every NAR stage's softmax ([Q, T, K] per chunk) and decodes a weighted sum
-of codebook vectors instead of a lookup; this measures what that costs end to end. The AR
+of codebook vectors instead of a lookup; voice matching adds a [T, P] cosine-similarity matrix
+against the prompt's latents per chunk; this measures what each costs end to end. The AR
 output is the same for both (same seed), so the audio lengths match and RTF = synthesis
 seconds / seconds of audio compares like with like; `text.trim_silence` is off for both, since
 where it cuts depends on the decoded audio.
@@ -23,6 +25,7 @@ from pathlib import Path
 
 import torch
 
+from echovox.app.checkpoint import VoiceMatchConfig
 from echovox.app.synthesizer import Synthesizer
 
 REPO = Path(__file__).resolve().parents[1]
@@ -46,17 +49,20 @@ def main() -> None:
     vp = tts.prepare_prompt(str(PROMPT), prompt_text)
     settings = tts.default_settings(seed=0)
     untrimmed = dataclasses.replace(tts.config.text, trim_silence=False)
+    off = VoiceMatchConfig()
+    on = tts.config.voice_match if tts.config.voice_match.weight > 0 else VoiceMatchConfig(0.5)
     configs = {
-        m: dataclasses.replace(tts.config, nar_decoding=m, text=untrimmed)
+        m: dataclasses.replace(tts.config, nar_decoding=m, text=untrimmed, voice_match=off)
         for m in ("codes", "expected")
     }
+    configs["expected_voice_match"] = dataclasses.replace(configs["expected"], voice_match=on)
     tts.clone("A short warm-up.", vp, settings=settings)
 
     runs: dict[str, list[tuple[float, float]]] = {m: [] for m in configs}
     shipped = tts.config
     try:
         for _ in range(args.repeats):
-            for mode, cfg in configs.items():  # interleaved: both see the same machine load
+            for mode, cfg in configs.items():  # interleaved: all see the same machine load
                 tts.config = cfg
                 t = time.perf_counter()
                 audio = tts.clone(TEXT, vp, settings=settings)
@@ -73,6 +79,7 @@ def main() -> None:
         }
 
     codes, expected = summary(runs["codes"]), summary(runs["expected"])
+    matched = summary(runs["expected_voice_match"])
     print(
         json.dumps(
             {
@@ -84,9 +91,14 @@ def main() -> None:
                 "torch_threads": torch.get_num_threads(),
                 "half_weights": tts.half_weights,
                 "load_average_1min": round(os.getloadavg()[0], 2),
+                "voice_match": dataclasses.asdict(on),
                 "codes": codes,
                 "expected": expected,
+                "expected_voice_match": matched,
                 "time_ratio_expected_over_codes": round(expected["seconds"] / codes["seconds"], 3),
+                "time_ratio_voice_match_over_expected": round(
+                    matched["seconds"] / expected["seconds"], 3
+                ),
             },
             indent=2,
         )
