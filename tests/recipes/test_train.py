@@ -121,3 +121,34 @@ def test_stage_7_names_the_missing_export(tmp_path):
         stage_assemble(cfg)
     assert lm_export(cfg, "nar") == tmp_path / "elsewhere"
     assert lm_export(cfg, "ar") == export_dir(cfg, "ar")
+
+
+def test_stage_7_hands_the_model_settings_to_the_assembler(tmp_path, monkeypatch):
+    import echovox.app.checkpoint as checkpoint
+
+    cfg = config_from_dict(
+        {
+            "recipe": "synthetic",
+            "exp_dir": str(tmp_path / "exp"),
+            "tokenize": {"codec": str(tmp_path / "codec")},
+            "model": {
+                "nar_decoding": "expected",
+                "voice_match": {"weight": 0.5, "k": 4},
+                "sampling": {"temperature": 0.7},
+            },
+        }
+    )
+    for kind in ("ar", "nar"):
+        export_dir(cfg, kind).mkdir(parents=True)
+        (export_dir(cfg, kind) / "config.json").write_text("{}")
+    seen = {}
+
+    def assemble(out, **kwargs):
+        seen.update(kwargs)
+        out.mkdir(parents=True)
+        return out
+
+    monkeypatch.setattr(checkpoint, "assemble_model_dir", assemble)
+    stage_assemble(cfg)
+    assert seen["voice_match"] == {"weight": 0.5, "k": 4}
+    assert seen["nar_decoding"] == "expected" and seen["sampling"] == {"temperature": 0.7}
