@@ -77,3 +77,7 @@ def test_decode_expected_of_one_hot_matches_decode(tmp_path):
     codes = codec.encode(torch.randn(1, 1, 800) * 0.1, n_q=3)
     probs = torch.nn.functional.one_hot(codes, codec.codebook_size).float()
     assert torch.allclose(codec.decode_expected(probs), codec.decode(codes), atol=1e-5)
+    # voice matching decodes latents built from codes: the same audio as decode
+    assert torch.allclose(
+        codec.decode_latent(codec.codes_latent(codes)), codec.decode(codes), atol=1e-5
+    )
