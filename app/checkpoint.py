@@ -291,14 +291,11 @@ def check_components(
     """The LM must speak the codec's codes and the symbol table's phonemes; expected NAR
     decoding and voice matching (voice_match: its weight is above 0) need a codec that
     exposes its codebooks."""
-    needs = [
-        n
-        for n, on in (
-            ("nar_decoding 'expected'", nar_decoding == "expected"),
-            ("voice_match", voice_match),
-        )
-        if on
-    ]
+    needs = []
+    if nar_decoding == "expected":
+        needs.append("nar_decoding 'expected'")
+    if voice_match:
+        needs.append("voice_match")
     if needs:
         try:
             codec.codebook_vectors()
@@ -535,7 +532,7 @@ def assemble_model_dir(
         check_nar_decoding(nar_decoding)
         match = VoiceMatchConfig(**(voice_match or {}))
     except (TypeError, ValueError) as err:
-        raise CheckpointError(f"{err}") from err
+        raise CheckpointError(str(err)) from err
     codec_model = Codec.from_pretrained(codec, device="cpu")
     ar_model = load_lm_checkpoint(ar, "ar")
     nar_model = load_lm_checkpoint(nar, "nar")

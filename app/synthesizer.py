@@ -538,7 +538,7 @@ class Synthesizer:
                     codes
                 )
                 reference = self.codec.codes_latent(prompt_codes[None].to(self.device))
-                latent = match_latents(latent, reference.to(latent.dtype), match.k, match.weight)
+                latent = match_latents(latent, reference, match.k, match.weight)
                 with torch.inference_mode():
                     wav = self.codec.decode_latent(latent)
             else:
