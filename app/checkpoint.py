@@ -91,22 +91,36 @@ class TextConfig:
     trim_silence: bool = True
 
 
+# how voice matching pulls towards the prompt (VoiceMatchConfig.mode)
+VOICE_MATCH_MODES = ("latent", "residual")
+
+
 @dataclass
 class VoiceMatchConfig:
-    """Before decoding, move each output frame's codec latent `weight` of the way to the mean
-    of its k nearest (cosine) latents of the voice prompt (`echovox.codec.match_latents`,
-    after kNN-VC). 0 turns it off. Why: the NAR renders the residual codebooks, which carry
-    much of the voice, poorly; the prompt's own frames hold them exactly. Needs a codec that
-    exposes its codebooks."""
+    """Before decoding, pull each output frame's codec latent towards the voice prompt's own
+    frames (after kNN-VC). weight 0 turns it off. Why: the NAR renders the residual codebooks,
+    which carry much of the voice, poorly; the prompt's own frames hold them exactly. Needs a
+    codec that exposes its codebooks.
+
+    mode "latent": move the whole latent `weight` of the way to the mean of its k nearest
+    (cosine) prompt latents (`echovox.codec.match_latents`). mode "residual": keep the first
+    codebook's part (the AR's, what is said) and move the residual codebooks' part to the mean
+    residual of the k prompt frames whose first-codebook vectors are nearest
+    (`echovox.codec.match_residuals`)."""
 
     weight: float = 0.0
     k: int = 4
+    mode: str = "latent"
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.weight <= 1.0:
             raise ValueError(f"voice_match.weight must be in [0, 1], got {self.weight}")
         if self.k < 1:
             raise ValueError(f"voice_match.k must be at least 1, got {self.k}")
+        if self.mode not in VOICE_MATCH_MODES:
+            raise ValueError(
+                f"voice_match.mode must be one of {list(VOICE_MATCH_MODES)}, not {self.mode!r}"
+            )
 
 
 # How the NAR's codebooks 2..Q reach the decoder. "codes": the NAR's picked codes (argmax at
@@ -516,7 +530,8 @@ def assemble_model_dir(
     a frame budget per phoneme that suits the codec's frame rate).
     nar_decoding: "codes" or "expected" (NAR_DECODINGS); "expected" needs a codec that
     exposes its codebooks (Codec.decode_expected).
-    voice_match: VoiceMatchConfig fields (weight, k); a weight above 0 also needs such a codec.
+    voice_match: VoiceMatchConfig fields (weight, k, mode); a weight above 0 also needs such
+    a codec.
 
     symbols: the symbol table the LM was trained with (default: the symbols.json saved in the
     AR/NAR export directories, else the built-in table)."""

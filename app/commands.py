@@ -175,6 +175,7 @@ def assemble_model(
     nar_decoding: Literal["codes", "expected"] = "codes",
     voice_match_weight: float = 0.0,
     voice_match_k: int = 4,
+    voice_match_mode: Literal["latent", "residual"] = "latent",
 ):
     """Assemble a model directory (loaded by `synthesize --model` and `demo`) from checkpoints.
 
@@ -195,6 +196,9 @@ def assemble_model(
             (0-1) towards the mean of its voice_match_k nearest latents of the voice prompt;
             0 turns it off (see app/README.md).
         voice_match_k: how many of the prompt's frames each output frame is matched with.
+        voice_match_mode: "latent" moves the whole latent; "residual" keeps each frame's first
+            codebook (what is said) and moves only the residual codebooks' part, matched by
+            the first codebook.
     """
     from .checkpoint import assemble_model_dir
 
@@ -210,7 +214,7 @@ def assemble_model(
         prompt_seconds=prompt_seconds,
         name=name,
         nar_decoding=nar_decoding,
-        voice_match={"weight": voice_match_weight, "k": voice_match_k},
+        voice_match={"weight": voice_match_weight, "k": voice_match_k, "mode": voice_match_mode},
     )
     print(path)
 

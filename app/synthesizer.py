@@ -520,25 +520,36 @@ class Synthesizer:
         """[Q, T] codes, or [Q, T, K] distributions with expected=True (Codec.decode_expected)
         -> [S] float32. prompt_codes [Q, P]: the voice prompt's, matched against when
         config.voice_match.weight > 0 (VoiceMatchConfig); None (a resynthesis) matches
-        nothing. On CUDA the decoder convolutions run in float16 under autocast; the codebook
+        nothing (mode "latent" moves the whole latent, "residual" the residual codebooks'
+        part only). On CUDA the decoder convolutions run in float16 under autocast; the codebook
         lookup stays float32 (autocast leaves embedding gathers alone; the expected latent's
         weighted sum is a matmul, so it runs in float16 too) and the output is cast back."""
         import contextlib
 
         import torch
 
-        from echovox.codec.matching import match_latents
+        from echovox.codec.matching import match_latents, match_residuals
 
         codes = codes[None].to(self.device)
         match = self.config.voice_match
         cuda = self.device.startswith("cuda")
         with torch.autocast("cuda", dtype=torch.float16) if cuda else contextlib.nullcontext():
             if match.weight > 0 and prompt_codes is not None:
-                latent = (self.codec.expected_latent if expected else self.codec.codes_latent)(
-                    codes
-                )
-                reference = self.codec.codes_latent(prompt_codes[None].to(self.device))
-                latent = match_latents(latent, reference, match.k, match.weight)
+                to_latent = self.codec.expected_latent if expected else self.codec.codes_latent
+                latent = to_latent(codes)
+                prompt_codes = prompt_codes[None].to(self.device)
+                reference = self.codec.codes_latent(prompt_codes)
+                if match.mode == "residual":
+                    latent = match_residuals(
+                        latent,
+                        to_latent(codes[:, :1]),
+                        reference,
+                        self.codec.codes_latent(prompt_codes[:, :1]),
+                        match.k,
+                        match.weight,
+                    )
+                else:
+                    latent = match_latents(latent, reference, match.k, match.weight)
                 with torch.inference_mode():
                     wav = self.codec.decode_latent(latent)
             else:

@@ -20,6 +20,7 @@ _EXPORTS = {
     "CodecConfig": "config",
     "PRESET_NAMES": "config",
     "match_latents": "matching",
+    "match_residuals": "matching",
     "CodecOutput": "model",
     "RVQCodec": "model",
     "EncodecCodec": "pretrained",
@@ -38,11 +39,13 @@ __all__ = [
     "ResidualVectorQuantizer",
     "best_device",
     "match_latents",
+    "match_residuals",
 ]
 
 if TYPE_CHECKING:
     from .base import Codec, best_device
     from .config import PRESET_NAMES, CodecConfig
+    from .matching import match_latents, match_residuals
     from .model import CodecOutput, RVQCodec
     from .pretrained import EncodecCodec
     from .quantizer import QuantizerOutput, ResidualVectorQuantizer

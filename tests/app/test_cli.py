@@ -142,9 +142,22 @@ def test_assemble_model_then_synthesize(tiny_model_dir, prompt_wav, tmp_path):
         tmp_path / "nar",
         "--name",
         "cli-test",
+        "--voice_match_weight",
+        "1",
+        "--voice_match_mode",
+        "residual",
     )
     assert res.returncode == 0, res.stderr
     assert (out_dir / "config.json").is_file() and "cli-test" in (out_dir / "README.md").read_text()
+    match = json.loads((out_dir / "config.json").read_text())["voice_match"]
+    assert match == {"weight": 1.0, "k": 4, "mode": "residual"}
+    res = run(
+        "assemble_model",
+        *(tmp_path / "bad", "--codec", codec, "--ar", tmp_path / "ar", "--nar", tmp_path / "nar"),
+        *("--voice_match_weight", "1", "--voice_match_mode", "whole"),
+    )
+    assert res.returncode != 0 and "whole" in res.stderr and "Traceback" not in res.stderr
+    assert not (tmp_path / "bad").exists()
     res = run("assemble_model", tmp_path / "x", "--codec", codec, "--ar", tmp_path / "ar")
     assert res.returncode != 0 and "required" in res.stderr and "Traceback" not in res.stderr
 
