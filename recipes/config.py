@@ -166,7 +166,7 @@ class ModelDirConfig:
     prompt_seconds: float = 3.0
     sampling: dict = field(default_factory=dict)  # SamplingSettings fields stored as defaults
     nar_decoding: str = "codes"  # or "expected" (echovox.app.checkpoint.NAR_DECODINGS)
-    # echovox.app.checkpoint.VoiceMatchConfig fields (weight, k); {}: off
+    # echovox.app.checkpoint.VoiceMatchConfig fields (weight, k, mode); {}: off
     voice_match: dict = field(default_factory=dict)
 
 
