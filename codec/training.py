@@ -26,6 +26,7 @@ from .config import CodecConfig
 from .discriminators import CombinedDiscriminator
 from .losses import (
     Balancer,
+    LoudnessLoss,
     MultiScaleMelLoss,
     discriminator_loss,
     feature_matching_loss,
@@ -65,6 +66,9 @@ class TrainConfig:
     mel_weight: float = 1.0
     adv_weight: float = 3.0
     fm_weight: float = 3.0
+    # PESQ-shaped loudness distance (losses.LoudnessLoss), balanced like the others; 0 leaves it
+    # out (and out of the balancer), as in every run before it
+    loudness_weight: float = 0.0
     commitment_weight: float = 1.0  # added directly, not balanced: it does not touch the output
     balancer: bool = True
     balancer_total_norm: float = 1.0
@@ -321,13 +325,17 @@ class CodecLightningModule(L.LightningModule):
             period_max_channels=train_config.period_max_channels,
         )
         self.mel_loss = MultiScaleMelLoss(sr, train_config.mel_n_ffts, train_config.n_mels)
+        self.loudness_loss = LoudnessLoss(sr) if train_config.loudness_weight > 0 else None
+        weights = {
+            "l1": train_config.l1_weight,
+            "mel": train_config.mel_weight,
+            "adv": train_config.adv_weight,
+            "fm": train_config.fm_weight,
+        }
+        if self.loudness_loss is not None:
+            weights["loud"] = train_config.loudness_weight
         self.balancer = Balancer(
-            {
-                "l1": train_config.l1_weight,
-                "mel": train_config.mel_weight,
-                "adv": train_config.adv_weight,
-                "fm": train_config.fm_weight,
-            },
+            weights,
             total_norm=train_config.balancer_total_norm,
             ema_decay=train_config.balancer_ema_decay,
         )
@@ -361,6 +369,8 @@ class CodecLightningModule(L.LightningModule):
 
     def generator_losses(self, wav: Tensor, fake: Tensor, adversarial: bool) -> dict[str, Tensor]:
         losses = {"l1": F.l1_loss(fake.float(), wav.float()), "mel": self.mel_loss(fake, wav)}
+        if self.loudness_loss is not None:
+            losses["loud"] = self.loudness_loss(fake, wav)
         if adversarial:
             with torch.no_grad():
                 real = self.discriminator(wav)

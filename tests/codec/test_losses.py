@@ -9,6 +9,7 @@ import torch
 from echovox.codec.discriminators import CombinedDiscriminator
 from echovox.codec.losses import (
     Balancer,
+    LoudnessLoss,
     MultiScaleMelLoss,
     discriminator_loss,
     feature_matching_loss,
@@ -64,6 +65,29 @@ def test_mel_loss_is_zero_on_identity_and_grows_with_error():
     small = float(loss(x + 0.001 * torch.randn_like(x), x))
     big = float(loss(x + 0.1 * torch.randn_like(x), x))
     assert 0 < small < big
+
+
+def test_loudness_loss_weighs_added_noise_over_lost_energy_and_ignores_silence_detail(
+    make_speech,
+):
+    """PESQ's shape: zero on identity; noise added where the reference is quiet costs more than
+    the same change in power taken away; a loud band's error costs more than a silent one's
+    (the power law), unlike a log-spectral distance; gradients are finite, also at silence."""
+    sr = 16000
+    loss = LoudnessLoss(sr)
+    x = torch.from_numpy(make_speech(1.0, sr))[None, None]
+    assert float(loss(x, x)) == pytest.approx(0.0, abs=1e-5)
+    noise = 0.01 * torch.randn_like(x)
+    added = float(loss(x + noise, x))  # the degraded signal holds more energy
+    lost = float(loss(x, x + noise))  # the same difference, as energy missing from it
+    assert added > lost > 0
+    quiet = torch.zeros_like(x)
+    assert float(loss(quiet + 1e-4 * torch.randn_like(x), quiet)) < 0.1 * added
+    y = (x + noise).requires_grad_()
+    z = quiet.clone().requires_grad_()
+    (loss(y, x) + loss(z, quiet)).backward()
+    assert torch.isfinite(y.grad).all() and torch.isfinite(z.grad).all()
+    assert y.grad.abs().sum() > 0
 
 
 def test_adversarial_losses_and_feature_matching():

@@ -272,6 +272,7 @@ def test_fine_tune_config_errors(tmp_path, audio_dir):
         "finetune_whole_16k_gpu.yaml",
         "continue_whole_16k_cpu.yaml",
         "continue_whole_cont_16k_cpu.yaml",
+        "finetune_decoder_loud_16k_cpu.yaml",
     ],
 )
 def test_shipped_configs_parse(name):
@@ -281,7 +282,12 @@ def test_shipped_configs_parse(name):
 
 
 @pytest.mark.parametrize(
-    "name", ["continue_whole_cont_16k_cpu.yaml", "finetune_whole_16k_gpu.yaml"]
+    "name",
+    [
+        "continue_whole_cont_16k_cpu.yaml",
+        "finetune_whole_16k_gpu.yaml",
+        "finetune_decoder_loud_16k_cpu.yaml",
+    ],
 )
 def test_configs_continue_the_committed_codec_and_its_discriminators(name):
     """These configs start from a codec committed in the repository, discriminators included
@@ -295,6 +301,24 @@ def test_configs_continue_the_committed_codec_and_its_discriminators(name):
     assert init_discriminator(module.discriminator, root / run.init_from).startswith(
         "discriminators: continued"
     )
+
+
+def test_loudness_weight_adds_a_balanced_loss(make_speech):
+    """train.loudness_weight > 0 adds the PESQ-shaped loudness loss to the generator's losses
+    and to the balancer; at 0 (every run before it) neither changes."""
+    wav = torch.from_numpy(make_speech(0.5, 8000))[None, None]
+    plain = CodecLightningModule(CodecConfig.from_name("tiny"), TrainConfig(**TINY_TRAIN))
+    assert plain.loudness_loss is None and "loud" not in plain.balancer.weights
+    assert set(plain.generator_losses(wav, plain.model(wav).audio, False)) == {"l1", "mel"}
+    module = CodecLightningModule(
+        CodecConfig.from_name("tiny"), TrainConfig(**TINY_TRAIN, loudness_weight=2.0)
+    )
+    assert module.balancer.weights["loud"] == 2.0
+    fake = module.model(wav).audio
+    losses = module.generator_losses(wav, fake, False)
+    assert set(losses) == {"l1", "mel", "loud"} and float(losses["loud"]) > 0
+    grad = module.balancer(losses, fake)
+    assert torch.isfinite(grad).all() and module.balancer.last_norms["loud"] > 0
 
 
 def test_bad_run_config_is_explained(tmp_path):
