@@ -74,19 +74,28 @@ class MultiScaleMelLoss(nn.Module):
 
 class LoudnessLoss(nn.Module):
     """A PESQ-shaped distance: the difference of the two signals' loudness densities per
-    critical band, with PESQ's dead zone and its extra weight on added energy.
+    critical band, after PESQ's compensations, with its dead zone and its extra weight on
+    added energy.
 
     PESQ (ITU-T P.862, wideband P.862.2) maps each 32 ms frame's power spectrum to about 49
-    bands (Bark), to loudness by Zwicker's power law (exponent 0.23), and scores the frame's
-    disturbance: the loudness difference less a dead zone of a quarter of the smaller
-    loudness, summed over bands with an L2 norm (symmetric) and, weighted by how much louder
-    the degraded band is, an L1 norm (asymmetric: added noise is heard more than a loss). Its
-    MOS is 4.5 - 0.1 d_sym - 0.0309 d_asym. The mel loss is L1 on magnitudes plus L2 on logs,
-    which weighs quiet bands and silences like loud ones; this one, like PESQ, looks mostly at
-    what is loud. Written here: torch-pesq (the one packaged differentiable PESQ) needs
-    torchaudio and torchtyping, neither of which this project installs; this is its core
-    without the time alignment, level alignment and hearing threshold. Mel bands stand in
-    for Bark bands (the two scales nearly agree).
+    bands (Bark). Before comparing, it forgives what a listener adapts to: the overall level,
+    a fixed frequency response (the reference is filtered by the per-band ratio of the two
+    signals' powers over the speech frames, within +-20 dB) and slow gain changes (each
+    degraded frame is scaled by the smoothed ratio of the two frames' powers). Then loudness
+    by Zwicker's power law (exponent 0.23) and each frame's disturbance: the loudness
+    difference less a dead zone of a quarter of the smaller loudness, summed over bands with
+    an L2 norm (symmetric) and, weighted by how much louder the degraded band is, an L1 norm
+    (asymmetric: added noise is heard more than a loss). Its MOS is 4.5 - 0.1 d_sym - 0.0309
+    d_asym. The compensation factors are computed without gradient: they only decide which
+    differences count. Measured on 10 held-out files, echovox-tiny's codec against Opus at 6
+    kbit/s: PESQ-WB ranks Opus first (1.77 against 1.71, Opus ahead on 6 files); this loss
+    with the compensations does too (0.026 against 0.028, Opus lower on 7); without them it
+    ranks the codec first, as the mel distance does (Opus lower on 1).
+
+    Written here: torch-pesq (the one packaged differentiable PESQ) needs torchaudio and
+    torchtyping, which this project does not install. Left out: PESQ's time alignment (a
+    codec's output is aligned), its hearing threshold and its frame weighting. Mel bands
+    stand in for Bark bands (the two scales nearly agree).
     """
 
     def __init__(self, sample_rate: int, n_fft: int = 512, n_bands: int = 49):
@@ -115,9 +124,31 @@ class LoudnessLoss(nn.Module):
         )
         return torch.einsum("bft,fm->btm", spec.real**2 + spec.imag**2, self.fb)
 
+    @staticmethod
+    @torch.no_grad()
+    def compensation(pf: Tensor, pr: Tensor) -> tuple[Tensor, Tensor]:
+        """Band powers [B, T, M] of the degraded and the reference -> (factor for pf [B, T, 1],
+        factor for pr [B, 1, M]): PESQ's level, frequency-response and gain compensation."""
+        level = pr.sum((1, 2), keepdim=True) / pf.sum((1, 2), keepdim=True).clamp(min=1e-9)
+        pf = pf * level
+        energy = pr.sum(-1)  # [B, T]; speech frames: within 30 dB of the loudest
+        speech = (energy > energy.amax(1, keepdim=True) * 1e-3).float()[..., None]
+        response = ((pf * speech).sum(1) + 1e-3) / ((pr * speech).sum(1) + 1e-3)
+        response = response.clamp(0.01, 100)[:, None]  # +-20 dB
+        ratio = (pr * response).sum(-1) + 1e-4
+        ratio = (ratio / (pf.sum(-1) + 1e-4)).clamp(3e-4, 5)  # [B, T]
+        gain = torch.empty_like(ratio)
+        smooth = torch.ones_like(ratio[:, 0])
+        for t in range(ratio.shape[1]):  # PESQ's first-order smoothing, 0.8 / 0.2
+            smooth = 0.8 * smooth + 0.2 * ratio[:, t]
+            gain[:, t] = smooth
+        return (level * gain[..., None]), response
+
     def forward(self, fake: Tensor, real: Tensor) -> Tensor:
         with torch.autocast(device_type=fake.device.type, enabled=False):
             pf, pr = self.bands(fake), self.bands(real)
+            fake_gain, response = self.compensation(pf, pr)
+            pf, pr = pf * fake_gain, pr * response
             eps = 1e-6  # the power law's slope is infinite at 0
             lf, lr = (pf + eps) ** 0.23 - eps**0.23, (pr + eps) ** 0.23 - eps**0.23
             diff = lf - lr

@@ -67,16 +67,18 @@ def test_mel_loss_is_zero_on_identity_and_grows_with_error():
     assert 0 < small < big
 
 
-def test_loudness_loss_weighs_added_noise_over_lost_energy_and_ignores_silence_detail(
-    make_speech,
-):
-    """PESQ's shape: zero on identity; noise added where the reference is quiet costs more than
-    the same change in power taken away; a loud band's error costs more than a silent one's
-    (the power law), unlike a log-spectral distance; gradients are finite, also at silence."""
+def test_loudness_loss_forgives_level_and_response_and_weighs_added_noise(make_speech):
+    """PESQ's shape: zero on identity; a level change costs nothing and a fixed frequency
+    response (a gentle low-pass) far less than noise; noise added costs more than the same
+    difference taken away; silence against silence costs nothing worth a gradient step;
+    gradients are finite, also at silence."""
     sr = 16000
     loss = LoudnessLoss(sr)
     x = torch.from_numpy(make_speech(1.0, sr))[None, None]
     assert float(loss(x, x)) == pytest.approx(0.0, abs=1e-5)
+    assert float(loss(0.5 * x, x)) == pytest.approx(0.0, abs=1e-4)
+    smoothed = torch.nn.functional.avg_pool1d(x, 3, stride=1, padding=1)
+    assert float(loss(smoothed, x)) < 0.5 * float(loss(x + 0.01 * torch.randn_like(x), x))
     noise = 0.01 * torch.randn_like(x)
     added = float(loss(x + noise, x))  # the degraded signal holds more energy
     lost = float(loss(x, x + noise))  # the same difference, as energy missing from it
