@@ -36,9 +36,9 @@ def test_embedded_codec_is_the_one_the_large_recipe_assembles():
     """large.yaml's stage 7 copies its model.codec into the model it builds: the committed
     codec folder it names must hold the embedded model's codec byte for byte, so that the
     recipe rebuilds what ships (and a new codec ships with its folder committed)."""
-    import yaml
-
     from pathlib import Path
+
+    import yaml
 
     repo = Path(__file__).resolve().parents[2]
     codec = yaml.safe_load((repo / "recipes/synthetic/large.yaml").read_text())["model"]["codec"]
