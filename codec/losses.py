@@ -9,8 +9,12 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 
-def mel_filterbank(n_fft: int, n_mels: int, sample_rate: int) -> Tensor:
-    """[n_fft // 2 + 1, n_mels] Slaney-normalised mel filters (transformers' audio_utils)."""
+def mel_filterbank(
+    n_fft: int, n_mels: int, sample_rate: int, norm: str | None = "slaney"
+) -> Tensor:
+    """[n_fft // 2 + 1, n_mels] mel filters (transformers' audio_utils): Slaney-normalised
+    (equal area), or with norm None unnormalised triangles (a band's power is the power
+    under it)."""
     from transformers.audio_utils import mel_filter_bank
 
     fb = mel_filter_bank(
@@ -19,7 +23,7 @@ def mel_filterbank(n_fft: int, n_mels: int, sample_rate: int) -> Tensor:
         min_frequency=0.0,
         max_frequency=sample_rate / 2,
         sampling_rate=sample_rate,
-        norm="slaney",
+        norm=norm,
         mel_scale="slaney",
     )
     return torch.from_numpy(fb).float()
@@ -103,18 +107,8 @@ class LoudnessLoss(nn.Module):
         self.n_fft = n_fft
         self.register_buffer("window", torch.hann_window(n_fft), persistent=False)
         # unnormalised triangles: a band's power is the power under it
-        from transformers.audio_utils import mel_filter_bank
-
-        fb = mel_filter_bank(
-            num_frequency_bins=n_fft // 2 + 1,
-            num_mel_filters=n_bands,
-            min_frequency=0.0,
-            max_frequency=sample_rate / 2,
-            sampling_rate=sample_rate,
-            norm=None,
-            mel_scale="slaney",
-        )
-        self.register_buffer("fb", torch.from_numpy(fb).float(), persistent=False)
+        fb = mel_filterbank(n_fft, n_bands, sample_rate, norm=None)
+        self.register_buffer("fb", fb, persistent=False)
 
     def bands(self, wav: Tensor) -> Tensor:
         """[B, 1, S] -> band powers [B, frames, bands], float32."""
