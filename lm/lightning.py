@@ -174,12 +174,24 @@ class LMTask(L.LightningModule):
         # dropout is a training setting, not part of the weights' shape or meaning: a model
         # trained without it may be fine-tuned with it (and the other way round)
         same = dataclasses.replace(source.config, dropout=self.model.config.dropout)
+        # a NAR without voice conditioning may start one with it: the new projection is the
+        # only missing weight, and it starts at zero (NARConfig.voice_cond)
+        grown = getattr(same, "voice_cond", None) is False and getattr(
+            self.model.config, "voice_cond", False
+        )
+        if grown:
+            same = dataclasses.replace(same, voice_cond=True)
         if model_kind(source) != self.kind or same != self.model.config:
             raise CheckpointError(
                 f"init_from {directory}: it holds a {model_kind(source)} model with "
                 f"{source.config}, this task trains a {self.kind} model with {self.model.config}"
             )
-        self.model.load_state_dict(source.state_dict())
+        missing, unexpected = self.model.load_state_dict(source.state_dict(), strict=not grown)
+        if unexpected or any(not k.startswith("voice_proj.") for k in missing):
+            raise CheckpointError(
+                f"init_from {directory}: weights do not match (missing {missing}, "
+                f"unexpected {unexpected})"
+            )
 
     def _load_codebooks(self, directory: str) -> None:
         """The codec's codebook vectors [Q, K, D] and each codebook's variance [Q], as buffers

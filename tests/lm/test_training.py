@@ -136,6 +136,42 @@ def test_init_from_starts_training_from_an_export_and_checks_it(tmp_path):
     assert torch.equal(tuned.model.heads, source.model.heads)
 
 
+def test_voice_conditioning_grows_from_a_nar_without_it(tmp_path):
+    """A voice_cond NAR may start from a NAR without it: every shared weight is copied, the
+    new projection starts at zero (so the logits are the source's), and once it moves the
+    logits follow the prompt's mean frame only through it."""
+    from echovox.checkpoint import CheckpointError
+
+    torch.manual_seed(0)
+    source = LMTask("nar", "tiny", TOY)
+    with torch.no_grad():  # as trained: the adaptive LN projections start at zero
+        for lin in [*source.model.cond, source.model.final_cond]:
+            lin.weight.normal_(std=0.1)
+    source.export(tmp_path / "nar")
+    grown = LMTask("nar", "tiny", {**TOY, "voice_cond": True}, init_from=str(tmp_path / "nar"))
+    assert grown.model.config.voice_cond and not source.model.config.voice_cond
+    K, Q = TOY["codebook_size"], TOY["n_codebooks"]
+    phon, lens = torch.randint(1, 20, (2, 7)), torch.tensor([7, 5])
+    prompt, prompt_lens = torch.randint(0, K, (2, Q, 6)), torch.tensor([6, 4])
+    target, target_lens = torch.randint(0, K, (2, Q, 9)), torch.tensor([9, 8])
+    args = (phon, lens, prompt, prompt_lens, target, target_lens, 2)
+    source.model.eval(), grown.model.eval()
+    with torch.no_grad():
+        torch.testing.assert_close(grown.model(*args).logits, source.model(*args).logits)
+        grown.model.voice_proj.weight.normal_(std=0.5)
+        moved = grown.model(*args).logits
+        assert not torch.allclose(moved, source.model(*args).logits)
+        # padding past a prompt's length does not count towards its mean
+        padded = prompt.clone()
+        padded[1, :, 4:] = (padded[1, :, 4:] + 1) % K
+        out = grown.model(phon, lens, padded, prompt_lens, target, target_lens, 2).logits
+        torch.testing.assert_close(out[1], moved[1])
+    # the other way round there is a weight with nowhere to go
+    grown.export(tmp_path / "voice")
+    with pytest.raises(CheckpointError, match="holds a nar model"):
+        LMTask("nar", "tiny", TOY, init_from=str(tmp_path / "voice"))
+
+
 def test_nar_prefix_mode_trains_on_the_frames_after_the_prompt():
     """In prefix mode the loss covers only the target frames: a NAR given the toy corpus
     learns it as well as in span mode, and a batch of 2-frame or 1-frame utterances is still
