@@ -31,6 +31,7 @@ def synthesize(
     prompt_seconds: float | None = None,
     threads: int | None = None,
     half_weights: bool | None = None,
+    bf16: bool | None = None,
 ):
     """Say TEXT in the voice of a short PROMPT recording and write a WAV file.
 
@@ -57,6 +58,9 @@ def synthesize(
             rounding changes the sampled codes slightly); omitted: on for a CPU when the AR's
             weights are stored float16, as the embedded model's are (measured to score the
             same as float32 on the held-out list), off otherwise.
+        bf16: run the NAR and the codec decoder under bfloat16 autocast on a CPU (faster where
+            the CPU has bfloat16 instructions; outputs change by bfloat16 rounding); omitted:
+            on for a CPU with AVX512-BF16 or AMX, off otherwise and on CUDA.
     """
     import json
     import warnings
@@ -78,7 +82,7 @@ def synthesize(
             text = Path(text_file).read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as err:
             raise ValueError(f"cannot read --text_file {text_file}: {err}") from err
-    tts = Synthesizer.from_pretrained(model, device=device, half_weights=half_weights)
+    tts = Synthesizer.from_pretrained(model, device=device, half_weights=half_weights, bf16=bf16)
     overrides = {
         k: v
         for k, v in dict(
@@ -128,6 +132,7 @@ def synthesize(
         "stop_reasons": audio.stop_reasons,
         "prompt_text": audio.prompt_text,
         "device": tts.device,
+        "bf16": tts.bf16,
     }
     print(json.dumps(summary, ensure_ascii=False))
     return None
@@ -305,6 +310,7 @@ def eval_run(
     codec_resynthesis: bool = True,
     teacher_forced: bool = True,
     half_weights: bool | None = None,
+    bf16: bool | None = None,
 ):
     """Synthesise a test list and score it against its ground truth: WER, SIM-o, speaker-ID
     accuracy, duration ratio, RTF. Writes OUTPUT/results.json, OUTPUT/results.md and
@@ -336,6 +342,9 @@ def eval_run(
         half_weights: the AR decodes with float16 copies of its weights (true) or float32
             (false), as `echovox synthesize --half_weights` does; omitted: the Synthesizer's
             default (float16 copies on a CPU when the AR's weights are stored float16).
+        bf16: the NAR and the codec decoder run under bfloat16 autocast on a CPU (true) or in
+            float32 (false), as `echovox synthesize --bf16` does; omitted: the Synthesizer's
+            default (on for a CPU with AVX512-BF16 or AMX).
     """
     from .evaluation import RunOptions, run_evaluation
 
@@ -358,6 +367,7 @@ def eval_run(
         codec_resynthesis=codec_resynthesis,
         teacher_forced=teacher_forced,
         half_weights=half_weights,
+        bf16=bf16,
     )
     run = run_evaluation(test_list, output, opts)
     print(run.markdown)

@@ -650,7 +650,8 @@ class RunOptions:
     NAR, 6.5 min on the 100-item held-out list where the full run takes about 25);
     half_weights: the AR decodes with float16 copies of its projection weights (the
     Synthesizer's option of that name; None: its default), to measure what that speed-up
-    costs in quality."""
+    costs in quality; bf16: the same for the NAR and codec decoder's bfloat16 autocast on a
+    CPU."""
 
     model: str | None = None
     ground_truth_only: bool = False
@@ -667,6 +668,7 @@ class RunOptions:
     codec_resynthesis: bool = True
     teacher_forced: bool = True
     half_weights: bool | None = None
+    bf16: bool | None = None
 
 
 @dataclass
@@ -821,7 +823,7 @@ def run_evaluation(
         from .synthesizer import Synthesizer
 
         tts = synthesizer or Synthesizer.from_pretrained(
-            opts.model, device=opts.device, half_weights=opts.half_weights
+            opts.model, device=opts.device, half_weights=opts.half_weights, bf16=opts.bf16
         )
         model_dir = opts.model or ("(embedded)" if synthesizer is None else "(a given Synthesizer)")
     synthesised = tts is not None and opts.outputs
@@ -1012,6 +1014,7 @@ def run_evaluation(
         "seed": opts.seed,
         "batch_size": opts.batch_size,
         "half_weights": None if tts is None else bool(tts.half_weights),
+        "bf16": None if tts is None else bool(tts.bf16),
         "device": device,
         "asr": {"backend": asr.name, "model": asr.model},
         "speaker_encoder": {"backend": encoder.name, "model": encoder.model},
@@ -1127,7 +1130,8 @@ def format_markdown(results: Mapping[str, Any]) -> str:
         f"model: {model}; ASR: {asr} "
         f"({results['asr']['model']}); speaker encoder: {enc}; seed {results['seed']}; "
         f"device {results['device']}"
-        + ("; AR decoded with float16 weight copies" if results.get("half_weights") else ""),
+        + ("; AR decoded with float16 weight copies" if results.get("half_weights") else "")
+        + ("; NAR and codec decoder in bfloat16" if results.get("bf16") else ""),
     ]
     for name, agg in results["aggregate"].items():
         o, g = agg["output"], agg["ground_truth"]

@@ -108,6 +108,17 @@ def resolve_device(device: str | None) -> str:
     return str(device)
 
 
+def native_cpu_bf16() -> bool:
+    """Whether this CPU has bfloat16 instructions (AVX512-BF16 or AMX), which oneDNN's bfloat16
+    kernels need to beat float32. torch.cpu's checks are private, hence the fallback."""
+    import torch
+
+    try:
+        return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
+    except (AttributeError, RuntimeError):
+        return False
+
+
 class Synthesizer:
     """Loaded codec + AR + NAR + text front end.
 
@@ -116,7 +127,11 @@ class Synthesizer:
     re-entrant lock (prepare_prompt and text_chunks are also called from inside clone_many)."""
 
     def __init__(
-        self, model: LoadedModel, device: str = "auto", half_weights: bool | None = None
+        self,
+        model: LoadedModel,
+        device: str = "auto",
+        half_weights: bool | None = None,
+        bf16: bool | None = None,
     ) -> None:
         from echovox.lm.generate import SamplingSettings
         from echovox.text import TextFrontend
@@ -134,6 +149,16 @@ class Synthesizer:
         if half_weights is None:
             half_weights = model.ar_stored_half and not self.device.startswith("cuda")
         self.half_weights = bool(half_weights)
+        # bfloat16 autocast for the NAR and the codec decoder on a CPU: their matrix products
+        # and convolutions are large enough for oneDNN's bfloat16 kernels, which a CPU with
+        # AVX512-BF16 or AMX runs natively (elsewhere they are emulated and slower, so None
+        # turns it on only there). The AR's decode steps stay as they are: batch-1 matrix-vector
+        # products gain nothing from it. Measured with benchmarks/cpu_bf16_rtf.py (README).
+        if bf16 is None:
+            bf16 = not self.device.startswith("cuda") and native_cpu_bf16()
+        if bf16 and self.device.startswith("cuda"):
+            raise ValueError("bf16 is the CPU's autocast; on CUDA the decoder runs float16")
+        self.bf16 = bool(bf16)
         self.codec = model.codec.to(self.device).eval()
         self.ar = model.ar.to(self.device).eval()
         self.nar = model.nar.to(self.device).eval()
@@ -146,12 +171,19 @@ class Synthesizer:
     # ------------------------------------------------------------------------- loading
     @classmethod
     def from_pretrained(
-        cls, path: str | Path | None = None, device: str = "auto", half_weights: bool | None = None
+        cls,
+        path: str | Path | None = None,
+        device: str = "auto",
+        half_weights: bool | None = None,
+        bf16: bool | None = None,
     ) -> Synthesizer:
         """Load a model directory (see echovox.app.checkpoint); None = the embedded model.
         half_weights: decode the AR with float16 weight copies (faster on a CPU, outputs differ
         by float16 rounding); None: on for a CPU when the AR's weights are stored float16 (the
-        embedded model's are), off otherwise."""
+        embedded model's are), off otherwise.
+        bf16: run the NAR and the codec decoder under bfloat16 autocast on a CPU (outputs
+        differ by bfloat16 rounding); None: on for a CPU with bfloat16 instructions (AVX512-BF16
+        or AMX), off otherwise and on CUDA."""
         if path is None:
             if not (EMBEDDED_MODEL_DIR / "config.json").is_file():
                 raise CheckpointError(
@@ -161,7 +193,7 @@ class Synthesizer:
                     "`echovox assemble_model`"
                 )
             path = EMBEDDED_MODEL_DIR
-        return cls(load_model_dir(path), device=device, half_weights=half_weights)
+        return cls(load_model_dir(path), device=device, half_weights=half_weights, bf16=bf16)
 
     @property
     def sample_rate(self) -> int:
@@ -511,21 +543,32 @@ class Synthesizer:
         nar_args = (self.nar, phonemes, [p.codes for p in prompts], first)
         nar_kwargs = dict(temperature=self.config.nar_temperature, seed=seed)
         if self.config.nar_decoding == "expected":
-            probs = generate_nar_distributions(*nar_args, **nar_kwargs).probs
+            with self._cpu_autocast():
+                probs = generate_nar_distributions(*nar_args, **nar_kwargs).probs
             return [self._decode(p, pr.codes, expected=True) for p, pr in zip(probs, prompts)]
-        codes = generate_nar(*nar_args, **nar_kwargs)
+        with self._cpu_autocast():
+            codes = generate_nar(*nar_args, **nar_kwargs)
         return [self._decode(c, pr.codes) for c, pr in zip(codes, prompts)]
+
+    def _cpu_autocast(self):
+        """bfloat16 autocast on the CPU when self.bf16, else nothing."""
+        import contextlib
+
+        import torch
+
+        if not self.bf16:
+            return contextlib.nullcontext()
+        return torch.autocast("cpu", dtype=torch.bfloat16)
 
     def _decode(self, codes, prompt_codes=None, expected: bool = False) -> np.ndarray:
         """[Q, T] codes, or [Q, T, K] distributions with expected=True (Codec.decode_expected)
         -> [S] float32. prompt_codes [Q, P]: the voice prompt's, matched against when
         config.voice_match.weight > 0 (VoiceMatchConfig); None (a resynthesis) matches
         nothing (mode "latent" moves the whole latent, "residual" the residual codebooks'
-        part only). On CUDA the decoder convolutions run in float16 under autocast; the codebook
-        lookup stays float32 (autocast leaves embedding gathers alone; the expected latent's
-        weighted sum is a matmul, so it runs in float16 too) and the output is cast back."""
-        import contextlib
-
+        part only). On CUDA the decoder convolutions run in float16 under autocast, on a CPU in
+        bfloat16 when self.bf16; the codebook lookup stays float32 (autocast leaves embedding
+        gathers alone; the expected latent's weighted sum and the matching's similarities are
+        matmuls, so they run in the lower precision too) and the output is cast back."""
         import torch
 
         from echovox.codec.matching import match_latents, match_residuals
@@ -533,7 +576,7 @@ class Synthesizer:
         codes = codes[None].to(self.device)
         match = self.config.voice_match
         cuda = self.device.startswith("cuda")
-        with torch.autocast("cuda", dtype=torch.float16) if cuda else contextlib.nullcontext():
+        with torch.autocast("cuda", dtype=torch.float16) if cuda else self._cpu_autocast():
             if match.weight > 0 and prompt_codes is not None:
                 to_latent = self.codec.expected_latent if expected else self.codec.codes_latent
                 latent = to_latent(codes)

@@ -624,17 +624,24 @@ def test_run_without_outputs_scores_only_the_reference_derived_columns(
 
 def test_run_half_weights_from_the_cli(run_list, tiny_model_dir, tiny_wavlm, tmp_path, one_thread):
     from echovox.app.cli import main
+    from echovox.app.synthesizer import native_cpu_bf16
 
     out = tmp_path / "half"
     args = ["eval", "run", str(run_list), "--output", str(out), "--model", str(tiny_model_dir)]
     args += ["--speaker_encoder", "wavlm", "--speaker_model", str(tiny_wavlm), "--limit", "1"]
     args += ["--codec_resynthesis", "false", "--teacher_forced", "false", "--device", "cpu"]
-    main([*args, "--half_weights", "true"])
+    main([*args, "--half_weights", "true", "--bf16", "true"])
     res = json.loads((out / "results.json").read_text())
     assert res["half_weights"] is True and res["items"][0]["status"] == "ok"
-    assert "AR decoded with float16 weight copies" in (out / "results.md").read_text()
+    assert res["bf16"] is True
+    md = (out / "results.md").read_text()
+    assert "AR decoded with float16 weight copies" in md and "codec decoder in bfloat16" in md
 
     main([*args, "--output", str(tmp_path / "float")])  # default for float32-stored weights
     res = json.loads((tmp_path / "float" / "results.json").read_text())
     assert res["half_weights"] is False
-    assert "float16" not in (tmp_path / "float" / "results.md").read_text()
+    assert res["bf16"] is native_cpu_bf16()  # the default follows the CPU
+    assert "weight copies" not in (tmp_path / "float" / "results.md").read_text()
+    main([*args, "--output", str(tmp_path / "f32"), "--bf16", "false"])
+    assert json.loads((tmp_path / "f32" / "results.json").read_text())["bf16"] is False
+    assert "bfloat16" not in (tmp_path / "f32" / "results.md").read_text()

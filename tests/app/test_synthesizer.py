@@ -255,6 +255,33 @@ def test_half_weight_decoding(tiny_model_dir, prompt_wav):
     assert np.isfinite(audio.waveform).all()
 
 
+def test_bf16_autocast_runs_the_nar_and_decoder_in_bfloat16(tiny_model_dir, prompt_wav):
+    """bf16 changes only the NAR and the codec decoder: the AR's first codebook, and so the
+    length, stay the same, the audio moves by bfloat16 rounding. Unset, it follows the CPU."""
+    import torch
+
+    from echovox.app.synthesizer import Synthesizer, native_cpu_bf16
+
+    assert isinstance(native_cpu_bf16(), bool)
+    assert Synthesizer.from_pretrained(tiny_model_dir, device="cpu").bf16 is native_cpu_bf16()
+    off = Synthesizer.from_pretrained(tiny_model_dir, device="cpu", bf16=False)
+    on = Synthesizer.from_pretrained(tiny_model_dir, device="cpu", bf16=True)
+    seen = []
+    forward = on.nar.forward
+
+    def spy(*args, **kwargs):
+        seen.append(torch.is_autocast_enabled("cpu"))
+        return forward(*args, **kwargs)
+
+    on.nar.forward = spy
+    s = off.default_settings(seed=3)
+    a = off.clone("Brown bread, please.", prompt_wav, PROMPT_TEXT, settings=s)
+    b = on.clone("Brown bread, please.", prompt_wav, PROMPT_TEXT, settings=s)
+    assert seen and all(seen) and not torch.is_autocast_enabled("cpu")
+    assert b.waveform.dtype == np.float32 and np.isfinite(b.waveform).all()
+    assert a.waveform.shape == b.waveform.shape and not np.array_equal(a.waveform, b.waveform)
+
+
 def test_half_weights_default_follows_the_stored_weights(tiny_model_dir, prompt_wav, tmp_path):
     """Unset, half_weights is on for a CPU exactly when the AR's weights are stored float16:
     then its float16 decode copies are the stored weights, bit for bit."""
@@ -323,7 +350,7 @@ def test_expected_nar_decoding(tmp_path, prompt_wav):
     from echovox.app.synthesizer import Synthesizer
 
     tts = Synthesizer.from_pretrained(
-        build_tiny_model(tmp_path / "m", nar_decoding="expected"), device="cpu"
+        build_tiny_model(tmp_path / "m", nar_decoding="expected"), device="cpu", bf16=False
     )
     assert tts.config.nar_decoding == "expected"
     codes_cfg = dataclasses.replace(tts.config, nar_decoding="codes")
@@ -366,6 +393,7 @@ def test_voice_match_decodes_the_prompts_own_frames(tmp_path, prompt_wav, nar_de
             voice_match=VoiceMatchConfig(weight=1.0, k=1),
         ),
         device="cpu",
+        bf16=False,
     )
     assert tts.config.voice_match == VoiceMatchConfig(weight=1.0, k=1)
     seen = []
@@ -413,6 +441,7 @@ def test_residual_voice_match_keeps_the_first_codebook_and_takes_the_prompts_res
     tts = Synthesizer.from_pretrained(
         build_tiny_model(tmp_path / "m", nar_decoding=nar_decoding, voice_match=match),
         device="cpu",
+        bf16=False,
     )
     assert tts.config.voice_match == match
     seen, firsts = [], []

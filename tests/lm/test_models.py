@@ -123,6 +123,24 @@ def test_nar_attends_both_ways(nar_config):
     assert not torch.allclose(a, d)
 
 
+def test_nar_logits_stay_float32_under_bfloat16_autocast(nar_config):
+    """Under a bfloat16 autocast (the Synthesizer's `bf16` on a CPU) the blocks run in bfloat16
+    but the output heads in float32: the logits are float32 and the heads' own rounding is
+    gone, so only the blocks' rounding separates them from a float32 forward."""
+    model = NARModel(nar_config).eval()
+    torch.nn.init.normal_(model.heads, std=2.0)  # logits of several units, as trained ones are
+    inputs = _nar_inputs()
+    with torch.no_grad():
+        full = model(*inputs, 1).logits
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            low = model(*inputs, 1).logits
+            h = torch.randn(1, 4, nar_config.d_model)
+            rounded = torch.bmm(h, model.heads[1:2].transpose(1, 2))  # what autocast alone gives
+    assert low.dtype == torch.float32 and rounded.dtype == torch.bfloat16
+    assert not torch.equal(low, full)  # the blocks did run in bfloat16
+    torch.testing.assert_close(low, full, atol=0.1, rtol=0.05)
+
+
 def test_nar_padding_does_not_change_real_positions(nar_config):
     model = NARModel(nar_config).eval()
     phon, phon_lens, prompt, prompt_lens, target, target_lens = _nar_inputs()
