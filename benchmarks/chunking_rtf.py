@@ -15,14 +15,12 @@ import argparse
 import json
 import os
 import time
-from pathlib import Path
 
 import torch
 
+from echovox.app.demo import EXAMPLE_PROMPT, EXAMPLE_PROMPT_TEXT
 from echovox.app.synthesizer import Synthesizer
 
-REPO = Path(__file__).resolve().parents[1]
-PROMPT = REPO / "app" / "assets" / "example_prompt.wav"
 SENTENCES = [
     "The weather was calm when the boat left the harbour.",
     "Nobody expected the meeting to last all afternoon.",
@@ -39,8 +37,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
 
     tts = Synthesizer.from_pretrained(device="cpu")
-    prompt_text = (REPO / "app" / "assets" / "example_prompt.txt").read_text().strip()
-    vp = tts.prepare_prompt(str(PROMPT), prompt_text)
+    vp = tts.prepare_prompt(str(EXAMPLE_PROMPT), EXAMPLE_PROMPT_TEXT)
     text = " ".join(SENTENCES)
     settings = tts.default_settings(seed=0)
     tts.clone(SENTENCES[0], vp, settings=settings)  # warm-up

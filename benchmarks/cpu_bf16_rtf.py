@@ -19,14 +19,12 @@ import os
 import platform
 import statistics
 import time
-from pathlib import Path
 
 import torch
 
+from echovox.app.demo import EXAMPLE_PROMPT, EXAMPLE_PROMPT_TEXT
 from echovox.app.synthesizer import Synthesizer, native_cpu_bf16
 
-REPO = Path(__file__).resolve().parents[1]
-PROMPT = REPO / "app" / "assets" / "example_prompt.wav"
 # the Makefile's DEMO_TEXT
 TEXT = "The quick brown fox jumps over the lazy dog, and then it takes a nap."
 
@@ -39,7 +37,6 @@ def main() -> None:
     torch.set_num_threads(args.threads)
 
     tts = Synthesizer.from_pretrained(device="cpu", bf16=False)
-    prompt_text = (REPO / "app" / "assets" / "example_prompt.txt").read_text().strip()
     settings = tts.default_settings(seed=0)
     complete = tts._complete
     stage_s: list[float] = []
@@ -51,14 +48,14 @@ def main() -> None:
         return out
 
     tts._complete = timed_complete
-    tts.clone(TEXT, str(PROMPT), prompt_text, settings=settings)  # warm-up
+    tts.clone(TEXT, str(EXAMPLE_PROMPT), EXAMPLE_PROMPT_TEXT, settings=settings)  # warm-up
 
     runs: dict[bool, list[tuple[float, float, float]]] = {False: [], True: []}
     for _ in range(args.repeats):
         for bf16 in (False, True):  # interleaved: both see the same machine load
             tts.bf16 = bf16
             stage_s.clear()
-            audio = tts.clone(TEXT, str(PROMPT), prompt_text, settings=settings)
+            audio = tts.clone(TEXT, str(EXAMPLE_PROMPT), EXAMPLE_PROMPT_TEXT, settings=settings)
             runs[bf16].append((audio.seconds, audio.duration, sum(stage_s)))
 
     def summary(rows: list[tuple[float, float, float]]) -> dict:

@@ -21,15 +21,13 @@ import dataclasses
 import json
 import os
 import time
-from pathlib import Path
 
 import torch
 
 from echovox.app.checkpoint import VoiceMatchConfig
+from echovox.app.demo import EXAMPLE_PROMPT, EXAMPLE_PROMPT_TEXT
 from echovox.app.synthesizer import Synthesizer
 
-REPO = Path(__file__).resolve().parents[1]
-PROMPT = REPO / "app" / "assets" / "example_prompt.wav"
 TEXT = (
     "The weather was calm when the boat left the harbour. Nobody expected the meeting to "
     "last all afternoon. She put the letters on the table and walked out."
@@ -45,8 +43,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
 
     tts = Synthesizer.from_pretrained(args.model, device="cpu")
-    prompt_text = (REPO / "app" / "assets" / "example_prompt.txt").read_text().strip()
-    vp = tts.prepare_prompt(str(PROMPT), prompt_text)
+    vp = tts.prepare_prompt(str(EXAMPLE_PROMPT), EXAMPLE_PROMPT_TEXT)
     settings = tts.default_settings(seed=0)
     untrimmed = dataclasses.replace(tts.config.text, trim_silence=False)
     off = VoiceMatchConfig()
