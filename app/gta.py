@@ -72,7 +72,6 @@ def write_gta_latents(
     import torch
     from tqdm import tqdm
 
-    from echovox.codec.matching import match_latents
     from echovox.lm.generate import generate_nar_distributions
 
     if synth.config.nar_decoding != "expected":
@@ -85,7 +84,6 @@ def write_gta_latents(
     shards = plan_shards(utterances, shard_size, seed, limit)
     counts = {"written": 0, "skipped": 0, "utterances": 0, "left_out": 0}
     sr = synth.sample_rate
-    match = synth.config.voice_match
     bar = tqdm(total=sum(map(len, shards)), desc="gta latents", unit="utt", disable=not progress)
     for index, shard in enumerate(shards):
         path = out / f"shard_{index:05d}.npz"
@@ -131,12 +129,9 @@ def write_gta_latents(
                     seed=seed + index * 1000 + b,
                 ).probs
             for pr, vp in zip(probs, prompts[batch]):
-                with torch.inference_mode():
-                    latent = synth.codec.expected_latent(pr[None].float())
-                    if match.weight > 0:
-                        ref = synth.codec.codes_latent(vp.codes[None])
-                        latent = match_latents(latent, ref, match.k, match.weight)
-                latents.append(latent[0].cpu().half().numpy())
+                with synth._cpu_autocast():
+                    latent = synth.output_latent(pr, vp.codes, expected=True)
+                latents.append(latent[0].float().cpu().half().numpy())
         if meta:
             tmp = path.with_name(path.name + ".tmp.npz")
             np.savez(

@@ -571,34 +571,45 @@ class Synthesizer:
         matmuls, so they run in the lower precision too) and the output is cast back."""
         import torch
 
-        from echovox.codec.matching import match_latents, match_residuals
-
-        codes = codes[None].to(self.device)
         match = self.config.voice_match
         cuda = self.device.startswith("cuda")
         with torch.autocast("cuda", dtype=torch.float16) if cuda else self._cpu_autocast():
             if match.weight > 0 and prompt_codes is not None:
-                to_latent = self.codec.expected_latent if expected else self.codec.codes_latent
-                latent = to_latent(codes)
-                prompt_codes = prompt_codes[None].to(self.device)
-                reference = self.codec.codes_latent(prompt_codes)
-                if match.mode == "residual":
-                    latent = match_residuals(
-                        latent,
-                        to_latent(codes[:, :1]),
-                        reference,
-                        self.codec.codes_latent(prompt_codes[:, :1]),
-                        match.k,
-                        match.weight,
-                    )
-                else:
-                    latent = match_latents(latent, reference, match.k, match.weight)
+                latent = self.output_latent(codes, prompt_codes, expected)
                 with torch.inference_mode():
                     wav = self.codec.decode_latent(latent)
             else:
+                codes = codes[None].to(self.device)
                 wav = (self.codec.decode_expected if expected else self.codec.decode)(codes)
         wav = wav[0, 0].float().cpu().numpy()
         return np.clip(np.nan_to_num(wav), -1.0, 1.0).astype(np.float32)
+
+    def output_latent(self, codes, prompt_codes, expected: bool = False):
+        """The latent [1, D, T] the codec decoder renders for the LMs' output: [Q, T] codes,
+        or [Q, T, K] distributions with expected=True, as codebook vectors, voice-matched
+        against prompt_codes [Q, P] per config.voice_match (unmatched at weight 0 or without
+        prompt_codes). What
+        `_decode` renders, and what `echovox gta_latents` stores for a decoder fine-tune."""
+        from echovox.codec.matching import match_latents, match_residuals
+
+        codes = codes[None].to(self.device)
+        to_latent = self.codec.expected_latent if expected else self.codec.codes_latent
+        latent = to_latent(codes)
+        match = self.config.voice_match
+        if match.weight == 0 or prompt_codes is None:
+            return latent
+        prompt_codes = prompt_codes[None].to(self.device)
+        reference = self.codec.codes_latent(prompt_codes)
+        if match.mode == "residual":
+            return match_residuals(
+                latent,
+                to_latent(codes[:, :1]),
+                reference,
+                self.codec.codes_latent(prompt_codes[:, :1]),
+                match.k,
+                match.weight,
+            )
+        return match_latents(latent, reference, match.k, match.weight)
 
 
 def _fade_edges(wav: np.ndarray, sr: int) -> np.ndarray:

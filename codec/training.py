@@ -106,12 +106,13 @@ class DataConfig:
     val_items: int = 16
     val_segment_seconds: float = 3.0
     # ground-truth-aligned (GTA) latents for a decoder-only fine-tune: a folder of shards that
-    # `echovox gta` writes (the LMs' latents for the training audio, `LatentSegments`). Each
-    # item then decodes from its GTA latent with probability `latents_fraction`, else from its
-    # own tokens. Why: the decoder learned from the quantiser's latents, but at synthesis it
-    # renders the NAR's expected latents, which are smoother (about three quarters of the
-    # residual codebooks' variance is what the NAR cannot predict); Tacotron 2 trained its
-    # vocoder on the mels its own model predicted for the training audio for the same reason
+    # `echovox gta_latents` writes (the LMs' latents for the training audio, `LatentSegments`;
+    # train_dir is then unused: the shards name their recording spans). Each item decodes from
+    # its GTA latent with probability `latents_fraction`, else from its own tokens. Why: the
+    # decoder learned from the quantiser's latents, but at synthesis it renders the NAR's
+    # expected latents, which are smoother (about three quarters of the residual codebooks'
+    # variance is what the NAR cannot predict); Tacotron 2 trained its vocoder on the mels its
+    # own model predicted for the training audio for the same reason
     latents_dir: str | None = None
     latents_fraction: float = 0.5
 
@@ -333,6 +334,8 @@ class LatentSegments(Dataset):
                             f"{shard}: latent {i} has {lat.shape[1]} frames for {int(n)} "
                             f"samples at hop {hop}"
                         )
+                    if not np.isfinite(lat).all():
+                        raise ValueError(f"{shard}: latent {i} is not finite")
                     if lat.shape[1] >= self.frames and int(n) >= self.frames * hop:
                         self.spans.append((str(path), float(start)))
                         self.latents.append(lat)

@@ -117,3 +117,22 @@ def test_written_latents_train_the_codec_and_resume(expected_synth, utterances, 
 def test_a_model_that_decodes_codes_needs_no_gta(synth, utterances, tmp_path):
     with pytest.raises(ValueError, match="expected latents"):
         write_gta_latents(synth, utterances, tmp_path / "gta", progress=False)
+
+
+def test_output_latent_is_what_synthesis_decodes(expected_synth):
+    """The latent gta_latents stores is the one _decode renders for the LMs' output."""
+    import torch
+
+    synth = expected_synth
+    torch.manual_seed(0)
+    q, k = synth.codec.n_codebooks, synth.codec.codebook_size
+    probs = torch.softmax(3 * torch.randn(q, 20, k), -1)
+    prompt = torch.randint(0, k, (q, 30))
+    wav = synth._decode(probs, prompt, expected=True)
+    latent = synth.output_latent(probs, prompt, expected=True)
+    with torch.inference_mode():
+        rendered = synth.codec.decode_latent(latent)[0, 0].numpy()
+    np.testing.assert_allclose(wav, np.clip(rendered, -1, 1), atol=1e-6)
+    unmatched = synth.output_latent(probs, None, expected=True)
+    assert not torch.allclose(latent, unmatched)  # voice matching moved it
+    assert torch.allclose(unmatched, synth.codec.expected_latent(probs[None]))

@@ -430,6 +430,14 @@ def test_latent_segments_align_audio_with_latents(tmp_path):
         LatentSegments(shards, sr, hop, 8, 0.04, items=2)
     with pytest.raises(ValueError, match="frames for"):
         LatentSegments(shards, sr, hop * 2, dim, 0.04, items=2)
+    with np.load(shards / "a.npz") as z:
+        broken = {k: z[k] for k in z.files}
+    broken["lat_0"] = broken["lat_0"].copy()
+    broken["lat_0"][0, 3] = np.nan
+    np.savez(shards / "b.npz", **broken)
+    with pytest.raises(ValueError, match="b.npz: latent 0 is not finite"):
+        LatentSegments(shards, sr, hop, dim, 0.04, items=2)
+    (shards / "b.npz").unlink()
     with pytest.raises(FileNotFoundError, match="no GTA latent shards"):
         LatentSegments(tmp_path / "none", sr, hop, dim, 0.04, items=2)
     with pytest.raises(ValueError, match="latents_fraction"):
