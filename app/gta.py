@@ -28,8 +28,6 @@ import numpy as np
 
 from echovox.audio import AudioError, load_audio
 
-SHARD_GLOB = "shard_*.npz"
-
 
 def plan_shards(
     utterances: Sequence[Mapping[str, Any]], shard_size: int, seed: int, limit: int | None
@@ -133,16 +131,19 @@ def write_gta_latents(
                     latent = synth.output_latent(pr, vp.codes, expected=True)
                 latents.append(latent[0].float().cpu().half().numpy())
         if meta:
-            tmp = path.with_name(path.name + ".tmp.npz")
-            np.savez(
-                tmp,
-                ids=np.array([m[0] for m in meta]),
-                paths=np.array([m[1] for m in meta]),
-                starts=np.array([m[2] for m in meta]),
-                ends=np.array([m[3] for m in meta]),
-                samples=np.array([m[4] for m in meta]),
-                **{f"lat_{i}": lat for i, lat in enumerate(latents)},
-            )
+            # written under a name the readers' *.npz glob skips, then renamed: a killed job
+            # leaves no half shard that training would read
+            tmp = path.with_name(path.name + ".partial")
+            with open(tmp, "wb") as f:  # a file object: np.savez adds no suffix to it
+                np.savez(
+                    f,
+                    ids=np.array([m[0] for m in meta]),
+                    paths=np.array([m[1] for m in meta]),
+                    starts=np.array([m[2] for m in meta]),
+                    ends=np.array([m[3] for m in meta]),
+                    samples=np.array([m[4] for m in meta]),
+                    **{f"lat_{i}": lat for i, lat in enumerate(latents)},
+                )
             os.replace(tmp, path)
             counts["written"] += 1
             counts["utterances"] += len(meta)
