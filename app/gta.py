@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from echovox.audio import AudioError, load_audio
+from echovox.audio import load_audio
 
 
 def plan_shards(
@@ -67,10 +67,7 @@ def write_gta_latents(
     end: a recording span and its transcript) to `output` with the loaded Synthesizer `synth`.
     Returns counts: shards written, skipped (already there), utterances written, and
     utterances left out for bad audio or text (each one warned about)."""
-    import torch
     from tqdm import tqdm
-
-    from echovox.lm.generate import generate_nar_distributions
 
     if synth.config.nar_decoding != "expected":
         raise ValueError(
@@ -93,39 +90,28 @@ def write_gta_latents(
         for u, p in shard:
             try:
                 wav = load_audio(u["path"], sr, start=u["start"], end=u["end"])
+                wav = synth._recording(wav, sr, "gta_latents")
                 prompt_wav = load_audio(p["path"], sr, start=p["start"], end=p["end"])
                 with warnings.catch_warnings():
                     # the prompt utterance is cut to the model's 3 s and its transcript
                     # shortened in proportion, as a long prompt is at synthesis
                     warnings.simplefilter("ignore")
                     vp = synth.prepare_prompt(prompt_wav, p["text"], sample_rate=sr)
-                ids = synth.frontend.ids(u["text"])
-                seq, _ = synth._phoneme_sequences([vp], [ids])
-                with torch.inference_mode():
-                    x = torch.from_numpy(wav)[None, None]
-                    first = synth.codec.encode(x, n_q=1)[0, 0].cpu()
-                if vp.codes.shape[1] + len(first) > synth.nar.config.max_frames:
-                    raise AudioError("longer than the NAR's position table with the prompt")
+                seq, first = synth._first_codebook_inputs(wav, u["text"], vp)
             except ValueError as err:  # AudioError and TextError: bad audio or text
                 warnings.warn(f"GTA latents: left out {u['id']}: {err}", stacklevel=2)
                 counts["left_out"] += 1
                 continue
             meta.append((u["id"], str(u["path"]), float(u["start"]), float(u["end"]), len(wav)))
             prompts.append(vp)
-            phonemes.append(seq[0])
+            phonemes.append(seq)
             firsts.append(first)
         latents = []
         for b in range(0, len(meta), batch_size):
             batch = slice(b, b + batch_size)
-            with synth._cpu_autocast():
-                probs = generate_nar_distributions(
-                    synth.nar,
-                    phonemes[batch],
-                    [vp.codes for vp in prompts[batch]],
-                    firsts[batch],
-                    temperature=synth.config.nar_temperature,
-                    seed=seed + index * 1000 + b,
-                ).probs
+            probs = synth._nar_distributions(
+                prompts[batch], phonemes[batch], firsts[batch], seed + index * 1000 + b
+            )
             for pr, vp in zip(probs, prompts[batch]):
                 with synth._cpu_autocast():
                     latent = synth.output_latent(pr, vp.codes, expected=True)

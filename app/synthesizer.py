@@ -236,25 +236,35 @@ class Synthesizer:
         (nar_decoding), at self.sample_rate: the clone a perfect AR would give. Beside the
         model's output and the codec resynthesis, `echovox eval` scores it to tell the voice
         the AR loses from the voice the NAR loses. Raises AudioError / TextError like clone."""
-        import torch
 
         x = self._recording(wav, sample_rate, "complete_first_codebook")
         with self._lock:
             vp = self.prepare_prompt(prompt, prompt_text)
-            try:
-                ids = self.frontend.ids(text)
-            except ValueError as err:
-                raise TextError(str(err)) from err
-            phonemes, _ = self._phoneme_sequences([vp], [ids])
-            with torch.inference_mode():
-                first = self.codec.encode(torch.from_numpy(x)[None, None], n_q=1)[0, 0].cpu()
-            if vp.codes.shape[1] + len(first) > self.nar.config.max_frames:
-                raise AudioError(
-                    f"{len(x) / self.sample_rate:.1f} s of recording and the prompt exceed "
-                    f"the NAR's {self.nar.config.max_frames} frames"
-                )
-            wav_out = self._complete([vp], phonemes, [first], self.settings.seed)[0]
+            phonemes, first = self._first_codebook_inputs(x, text, vp)
+            wav_out = self._complete([vp], [phonemes], [first], self.settings.seed)[0]
         return wav_out[: len(x)]
+
+    def _first_codebook_inputs(self, x: np.ndarray, text: str, vp: VoicePrompt):
+        """For the NAR to complete a recording x (mono float32 at self.sample_rate) of `text`
+        in the voice of prompt vp: its phoneme sequence (as _phoneme_sequences makes it) and
+        the recording's own first codebook [T]. Raises TextError for unspeakable text and
+        AudioError when the recording and the prompt exceed the NAR's frames
+        (complete_first_codebook, `echovox gta_latents`)."""
+        import torch
+
+        try:
+            ids = self.frontend.ids(text)
+        except ValueError as err:
+            raise TextError(str(err)) from err
+        phonemes, _ = self._phoneme_sequences([vp], [ids])
+        with torch.inference_mode():
+            first = self.codec.encode(torch.from_numpy(x)[None, None], n_q=1)[0, 0].cpu()
+        if vp.codes.shape[1] + len(first) > self.nar.config.max_frames:
+            raise AudioError(
+                f"{len(x) / self.sample_rate:.1f} s of recording and the prompt exceed "
+                f"the NAR's {self.nar.config.max_frames} frames"
+            )
+        return phonemes[0], first
 
     def _recording(self, wav: np.ndarray, sample_rate: int, caller: str) -> np.ndarray:
         """A reference recording as mono float32 at self.sample_rate; AudioError when it is
@@ -538,17 +548,36 @@ class Synthesizer:
     def _complete(self, prompts, phonemes, first, seed) -> list[np.ndarray]:
         """NAR then codec: first codebooks (per item [T_i]) -> waveforms, per nar_decoding;
         phonemes: per item, from _phoneme_sequences."""
-        from echovox.lm.generate import generate_nar, generate_nar_distributions
+        from echovox.lm.generate import generate_nar
 
-        nar_args = (self.nar, phonemes, [p.codes for p in prompts], first)
-        nar_kwargs = dict(temperature=self.config.nar_temperature, seed=seed)
         if self.config.nar_decoding == "expected":
-            with self._cpu_autocast():
-                probs = generate_nar_distributions(*nar_args, **nar_kwargs).probs
+            probs = self._nar_distributions(prompts, phonemes, first, seed)
             return [self._decode(p, pr.codes, expected=True) for p, pr in zip(probs, prompts)]
         with self._cpu_autocast():
-            codes = generate_nar(*nar_args, **nar_kwargs)
+            codes = generate_nar(
+                self.nar,
+                phonemes,
+                [p.codes for p in prompts],
+                first,
+                temperature=self.config.nar_temperature,
+                seed=seed,
+            )
         return [self._decode(c, pr.codes) for c, pr in zip(codes, prompts)]
+
+    def _nar_distributions(self, prompts, phonemes, first, seed) -> list:
+        """The NAR's per-item [Q, T_i, K] distributions over every codebook (the first one
+        as given), as expected decoding takes them (_complete, `echovox gta_latents`)."""
+        from echovox.lm.generate import generate_nar_distributions
+
+        with self._cpu_autocast():
+            return generate_nar_distributions(
+                self.nar,
+                phonemes,
+                [p.codes for p in prompts],
+                first,
+                temperature=self.config.nar_temperature,
+                seed=seed,
+            ).probs
 
     def _cpu_autocast(self):
         """bfloat16 autocast on the CPU when self.bf16, else nothing."""
@@ -588,8 +617,8 @@ class Synthesizer:
         """The latent [1, D, T] the codec decoder renders for the LMs' output: [Q, T] codes,
         or [Q, T, K] distributions with expected=True, as codebook vectors, voice-matched
         against prompt_codes [Q, P] per config.voice_match (unmatched at weight 0 or without
-        prompt_codes). What
-        `_decode` renders, and what `echovox gta_latents` stores for a decoder fine-tune."""
+        prompt_codes). What `_decode` renders, and what `echovox gta_latents` stores for a
+        decoder fine-tune."""
         from echovox.codec.matching import match_latents, match_residuals
 
         codes = codes[None].to(self.device)
