@@ -123,6 +123,41 @@ class VoiceMatchConfig:
             )
 
 
+@dataclass
+class SpectralMatchConfig:
+    """After decoding, move each chunk's spectral envelope towards the voice prompt's
+    (`echovox.codec.match_spectrum`, on `bands` mel bands, each gain capped at +-max_db, the
+    chunk's level kept): first each speech frame's band levels `frame_weight` of the way to
+    the mean of its k nearest prompt frames (kNN-VC's matching step on the spectral envelope),
+    then a fixed equaliser moves the long-term spectrum `weight` of the way to the prompt's.
+    Both weights 0 turn it off. Why: the output's timbre drifts from the prompt's in a way a
+    speaker encoder hears (the decoder renders the NAR's expected latents too flat, and the
+    codec has its own colour), and the matching of codec latents (VoiceMatchConfig) leaves
+    part of it. Works with any codec."""
+
+    weight: float = 0.0
+    frame_weight: float = 0.0
+    k: int = 4
+    bands: int = 64
+    max_db: float = 12.0
+
+    def __post_init__(self) -> None:
+        for name in ("weight", "frame_weight"):
+            value = getattr(self, name)
+            if not 0.0 <= value <= 1.0:
+                raise ValueError(f"spectral_match.{name} must be in [0, 1], got {value}")
+        if self.k < 1:
+            raise ValueError(f"spectral_match.k must be at least 1, got {self.k}")
+        if self.bands < 2:
+            raise ValueError(f"spectral_match.bands must be at least 2, got {self.bands}")
+        if not self.max_db > 0:
+            raise ValueError(f"spectral_match.max_db must be positive, got {self.max_db}")
+
+    @property
+    def active(self) -> bool:
+        return self.weight > 0 or self.frame_weight > 0
+
+
 # How the NAR's codebooks 2..Q reach the decoder. "codes": the NAR's picked codes (argmax at
 # nar_temperature 0), decoded like any tokens. "expected": each residual codebook's expected
 # vector under the NAR's softmax (Codec.decode_expected), so a NAR unsure of a residual adds
@@ -133,6 +168,21 @@ NAR_DECODINGS = ("codes", "expected")
 def check_nar_decoding(value: str) -> None:
     if value not in NAR_DECODINGS:
         raise ValueError(f"nar_decoding must be one of {list(NAR_DECODINGS)}, not {value!r}")
+
+
+# latent_contrast: the decoded latent's deviation from its per-channel mean over the chunk is
+# multiplied by this before voice matching. Why: under expected decoding the NAR's unsure
+# residual codebooks add about their mean vector, so the latent the decoder renders varies less
+# over time than a real utterance's, and it sounds flatter; a gain above 1 restores some of that
+# spread (echovox-tiny's model card measures it). Above 2 the decoder sees latents far outside
+# what it was trained on.
+LATENT_CONTRAST_RANGE = (0.5, 2.0)
+
+
+def check_latent_contrast(value: float) -> None:
+    lo, hi = LATENT_CONTRAST_RANGE
+    if not lo <= value <= hi:
+        raise ValueError(f"latent_contrast must be in [{lo}, {hi}], got {value}")
 
 
 @dataclass
@@ -151,11 +201,16 @@ class ModelDirConfig:
     # how the NAR's codebooks 2..Q reach the decoder (see NAR_DECODINGS)
     nar_decoding: str = "codes"
     voice_match: VoiceMatchConfig = field(default_factory=VoiceMatchConfig)
+    spectral_match: SpectralMatchConfig = field(default_factory=SpectralMatchConfig)
+    # each codec latent channel's deviation from its mean over the chunk, times this, before
+    # voice matching (check_latent_contrast); 1: unchanged
+    latent_contrast: float = 1.0
     name: str = "echovox"
     echovox_version: str = ""
 
     def __post_init__(self) -> None:
         check_nar_decoding(self.nar_decoding)
+        check_latent_contrast(self.latent_contrast)
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
@@ -174,7 +229,10 @@ class ModelDirConfig:
             text = TextConfig(**d.pop("text", {}))
             prompt = PromptConfig(**d.pop("prompt", {}))
             voice_match = VoiceMatchConfig(**d.pop("voice_match", {}))
-            return cls(text=text, prompt=prompt, voice_match=voice_match, **d)
+            spectral = SpectralMatchConfig(**d.pop("spectral_match", {}))
+            return cls(
+                text=text, prompt=prompt, voice_match=voice_match, spectral_match=spectral, **d
+            )
         except (TypeError, ValueError) as err:
             raise CheckpointError(f"{where}: {err}") from err
 
@@ -247,6 +305,8 @@ def save_model_dir(
     nar_temperature: float = 0.0,
     nar_decoding: str = "codes",
     voice_match: VoiceMatchConfig | None = None,
+    spectral_match: SpectralMatchConfig | None = None,
+    latent_contrast: float = 1.0,
     name: str = "echovox",
     card_notes: str = "",
     weights_dtype: str = "float32",
@@ -263,7 +323,13 @@ def save_model_dir(
 
     voice_match = voice_match or VoiceMatchConfig()
     check_components(
-        codec, ar, nar, symbols, nar_decoding=nar_decoding, voice_match=voice_match.weight > 0
+        codec,
+        ar,
+        nar,
+        symbols,
+        nar_decoding=nar_decoding,
+        voice_match=voice_match.weight > 0,
+        latent_contrast=latent_contrast != 1.0,
     )
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
@@ -279,6 +345,8 @@ def save_model_dir(
         nar_temperature=nar_temperature,
         nar_decoding=nar_decoding,
         voice_match=voice_match,
+        spectral_match=spectral_match or SpectralMatchConfig(),
+        latent_contrast=latent_contrast,
         name=name,
         echovox_version=__version__,
     )
@@ -301,15 +369,18 @@ def check_components(
     where: str = "model",
     nar_decoding: str = "codes",
     voice_match: bool = False,
+    latent_contrast: bool = False,
 ) -> None:
     """The LM must speak the codec's codes and the symbol table's phonemes; expected NAR
-    decoding and voice matching (voice_match: its weight is above 0) need a codec that
-    exposes its codebooks."""
+    decoding, voice matching (voice_match: its weight is above 0) and latent contrast
+    (latent_contrast: it is not 1) need a codec that exposes its codebooks."""
     needs = []
     if nar_decoding == "expected":
         needs.append("nar_decoding 'expected'")
     if voice_match:
         needs.append("voice_match")
+    if latent_contrast:
+        needs.append("latent_contrast")
     if needs:
         try:
             codec.codebook_vectors()
@@ -366,7 +437,14 @@ def load_model_dir(directory: str | Path) -> LoadedModel:
     except (ConfigError, TypeError) as err:
         raise CheckpointError(f"{cfg_path}: bad AR/NAR config: {err}") from err
     check_components(
-        codec, ar, nar, symbols, str(cfg_path), cfg.nar_decoding, cfg.voice_match.weight > 0
+        codec,
+        ar,
+        nar,
+        symbols,
+        str(cfg_path),
+        cfg.nar_decoding,
+        cfg.voice_match.weight > 0,
+        cfg.latent_contrast != 1.0,
     )
     _load(codec, directory / CODEC_WEIGHTS)
     ar_dtypes = _load(ar, directory / AR_WEIGHTS)
@@ -523,6 +601,8 @@ def assemble_model_dir(
     sampling: dict[str, Any] | None = None,
     nar_decoding: str = "codes",
     voice_match: dict[str, Any] | None = None,
+    spectral_match: dict[str, Any] | None = None,
+    latent_contrast: float = 1.0,
 ) -> Path:
     """Build a model directory from a codec checkpoint dir and AR/NAR checkpoints.
 
@@ -532,6 +612,9 @@ def assemble_model_dir(
     exposes its codebooks (Codec.decode_expected).
     voice_match: VoiceMatchConfig fields (weight, k, mode); a weight above 0 also needs such
     a codec.
+    spectral_match: SpectralMatchConfig fields (weight, frame_weight, k, bands, max_db).
+    latent_contrast: the decoded latent's deviation from its mean, times this (see
+    check_latent_contrast); needs a codec that exposes its codebooks when it is not 1.
 
     symbols: the symbol table the LM was trained with (default: the symbols.json saved in the
     AR/NAR export directories, else the built-in table)."""
@@ -546,6 +629,8 @@ def assemble_model_dir(
     try:  # before loading any weights
         check_nar_decoding(nar_decoding)
         match = VoiceMatchConfig(**(voice_match or {}))
+        spectral = SpectralMatchConfig(**(spectral_match or {}))
+        check_latent_contrast(latent_contrast)
     except (TypeError, ValueError) as err:
         raise CheckpointError(str(err)) from err
     codec_model = Codec.from_pretrained(codec, device="cpu")
@@ -580,4 +665,6 @@ def assemble_model_dir(
         sampling=settings,
         nar_decoding=nar_decoding,
         voice_match=match,
+        spectral_match=spectral,
+        latent_contrast=latent_contrast,
     )

@@ -181,6 +181,11 @@ def assemble_model(
     voice_match_weight: float = 0.0,
     voice_match_k: int = 4,
     voice_match_mode: Literal["latent", "residual"] = "latent",
+    spectral_match_weight: float = 0.0,
+    spectral_match_frame_weight: float = 0.0,
+    spectral_match_k: int = 4,
+    spectral_match_bands: int = 64,
+    latent_contrast: float = 1.0,
 ):
     """Assemble a model directory (loaded by `synthesize --model` and `demo`) from checkpoints.
 
@@ -204,6 +209,17 @@ def assemble_model(
         voice_match_mode: "latent" moves the whole latent; "residual" keeps each frame's first
             codebook (what is said) and moves only the residual codebooks' part, matched by
             the first codebook.
+        spectral_match_weight: after decoding, filter the output so its long-term spectrum
+            moves this far (0-1) towards the voice prompt's; 0 turns it off (see
+            app/README.md).
+        spectral_match_frame_weight: after decoding, and before that filter, move each
+            frame's spectral envelope this far (0-1) towards the mean of its
+            spectral_match_k nearest frames of the voice prompt; 0 turns it off.
+        spectral_match_k: how many of the prompt's frames each output frame is matched with.
+        spectral_match_bands: how many mel bands the spectra are smoothed over.
+        latent_contrast: before voice matching, each codec latent channel's deviation from
+            its mean over the chunk is multiplied by this (0.5-2; 1 leaves it alone): above 1
+            undoes some of the flattening of expected decoding (see app/README.md).
     """
     from .checkpoint import assemble_model_dir
 
@@ -220,6 +236,13 @@ def assemble_model(
         name=name,
         nar_decoding=nar_decoding,
         voice_match={"weight": voice_match_weight, "k": voice_match_k, "mode": voice_match_mode},
+        spectral_match={
+            "weight": spectral_match_weight,
+            "frame_weight": spectral_match_frame_weight,
+            "k": spectral_match_k,
+            "bands": spectral_match_bands,
+        },
+        latent_contrast=latent_contrast,
     )
     print(path)
 

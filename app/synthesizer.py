@@ -552,17 +552,41 @@ class Synthesizer:
 
         if self.config.nar_decoding == "expected":
             probs = self._nar_distributions(prompts, phonemes, first, seed)
-            return [self._decode(p, pr.codes, expected=True) for p, pr in zip(probs, prompts)]
-        with self._cpu_autocast():
-            codes = generate_nar(
-                self.nar,
-                phonemes,
-                [p.codes for p in prompts],
-                first,
-                temperature=self.config.nar_temperature,
-                seed=seed,
-            )
-        return [self._decode(c, pr.codes) for c, pr in zip(codes, prompts)]
+            wavs = [self._decode(p, pr.codes, expected=True) for p, pr in zip(probs, prompts)]
+        else:
+            with self._cpu_autocast():
+                codes = generate_nar(
+                    self.nar,
+                    phonemes,
+                    [p.codes for p in prompts],
+                    first,
+                    temperature=self.config.nar_temperature,
+                    seed=seed,
+                )
+            wavs = [self._decode(c, pr.codes) for c, pr in zip(codes, prompts)]
+        return [self._match_spectrum(w, pr) for w, pr in zip(wavs, prompts)]
+
+    def _match_spectrum(self, wav: np.ndarray, prompt: VoicePrompt) -> np.ndarray:
+        """A decoded chunk with its spectral envelope moved towards the prompt waveform's per
+        config.spectral_match (SpectralMatchConfig); unchanged when that is off."""
+        import torch
+
+        from echovox.codec.matching import match_spectrum
+
+        cfg = self.config.spectral_match
+        if not cfg.active:
+            return wav
+        out = match_spectrum(
+            torch.from_numpy(wav),
+            torch.from_numpy(prompt.waveform),
+            self.sample_rate,
+            weight=cfg.weight,
+            bands=cfg.bands,
+            max_db=cfg.max_db,
+            frame_weight=cfg.frame_weight,
+            k=cfg.k,
+        )
+        return np.clip(out.numpy(), -1.0, 1.0).astype(np.float32)
 
     def _nar_distributions(self, prompts, phonemes, first, seed) -> list:
         """The NAR's per-item [Q, T_i, K] distributions over every codebook (the first one
@@ -592,18 +616,22 @@ class Synthesizer:
     def _decode(self, codes, prompt_codes=None, expected: bool = False) -> np.ndarray:
         """[Q, T] codes, or [Q, T, K] distributions with expected=True (Codec.decode_expected)
         -> [S] float32. prompt_codes [Q, P]: the voice prompt's, matched against when
-        config.voice_match.weight > 0 (VoiceMatchConfig); None (a resynthesis) matches
-        nothing (mode "latent" moves the whole latent, "residual" the residual codebooks'
-        part only). On CUDA the decoder convolutions run in float16 under autocast, on a CPU in
-        bfloat16 when self.bf16; the codebook lookup stays float32 (autocast leaves embedding
-        gathers alone; the expected latent's weighted sum and the matching's similarities are
-        matmuls, so they run in the lower precision too) and the output is cast back."""
+        config.voice_match.weight > 0 (VoiceMatchConfig; mode "latent" moves the whole latent,
+        "residual" the residual codebooks' part only), after config.latent_contrast; None (a
+        resynthesis) decodes the codes as they are. On CUDA the decoder convolutions run in
+        float16 under autocast, on a CPU in bfloat16 when self.bf16; the codebook lookup stays
+        float32 (autocast leaves embedding gathers alone; the expected latent's weighted sum
+        and the matching's similarities are matmuls, so they run in the lower precision too)
+        and the output is cast back."""
         import torch
 
         match = self.config.voice_match
         cuda = self.device.startswith("cuda")
+        via_latent = prompt_codes is not None and (
+            match.weight > 0 or self.config.latent_contrast != 1.0
+        )
         with torch.autocast("cuda", dtype=torch.float16) if cuda else self._cpu_autocast():
-            if match.weight > 0 and prompt_codes is not None:
+            if via_latent:
                 latent = self.output_latent(codes, prompt_codes, expected)
                 with torch.inference_mode():
                     wav = self.codec.decode_latent(latent)
@@ -615,17 +643,24 @@ class Synthesizer:
 
     def output_latent(self, codes, prompt_codes, expected: bool = False):
         """The latent [1, D, T] the codec decoder renders for the LMs' output: [Q, T] codes,
-        or [Q, T, K] distributions with expected=True, as codebook vectors, voice-matched
-        against prompt_codes [Q, P] per config.voice_match (unmatched at weight 0 or without
-        prompt_codes). What `_decode` renders, and what `echovox gta_latents` stores for a
-        decoder fine-tune."""
+        or [Q, T, K] distributions with expected=True, as codebook vectors, each channel's
+        deviation from its mean scaled by config.latent_contrast, then voice-matched against
+        prompt_codes [Q, P] per config.voice_match (unmatched at weight 0); without
+        prompt_codes (a resynthesis) neither. What `_decode` renders, and what
+        `echovox gta_latents` stores for a decoder fine-tune."""
         from echovox.codec.matching import match_latents, match_residuals
 
         codes = codes[None].to(self.device)
         to_latent = self.codec.expected_latent if expected else self.codec.codes_latent
         latent = to_latent(codes)
         match = self.config.voice_match
-        if match.weight == 0 or prompt_codes is None:
+        if prompt_codes is None:
+            return latent
+        contrast = self.config.latent_contrast
+        if contrast != 1.0:  # ModelDirConfig.latent_contrast: why
+            mean = latent.mean(2, keepdim=True)
+            latent = mean + (latent - mean) * contrast
+        if match.weight == 0:
             return latent
         prompt_codes = prompt_codes[None].to(self.device)
         reference = self.codec.codes_latent(prompt_codes)

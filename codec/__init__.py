@@ -21,6 +21,8 @@ _EXPORTS = {
     "PRESET_NAMES": "config",
     "match_latents": "matching",
     "match_residuals": "matching",
+    "match_spectrum": "matching",
+    "long_term_spectrum": "matching",
     "CodecOutput": "model",
     "RVQCodec": "model",
     "EncodecCodec": "pretrained",
@@ -40,12 +42,14 @@ __all__ = [
     "best_device",
     "match_latents",
     "match_residuals",
+    "match_spectrum",
+    "long_term_spectrum",
 ]
 
 if TYPE_CHECKING:
     from .base import Codec, best_device
     from .config import PRESET_NAMES, CodecConfig
-    from .matching import match_latents, match_residuals
+    from .matching import long_term_spectrum, match_latents, match_residuals, match_spectrum
     from .model import CodecOutput, RVQCodec
     from .pretrained import EncodecCodec
     from .quantizer import QuantizerOutput, ResidualVectorQuantizer

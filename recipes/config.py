@@ -168,6 +168,11 @@ class ModelDirConfig:
     nar_decoding: str = "codes"  # or "expected" (echovox.app.checkpoint.NAR_DECODINGS)
     # echovox.app.checkpoint.VoiceMatchConfig fields (weight, k, mode); {}: off
     voice_match: dict = field(default_factory=dict)
+    # echovox.app.checkpoint.SpectralMatchConfig fields (weight, frame_weight, k, bands,
+    # max_db); {}: off
+    spectral_match: dict = field(default_factory=dict)
+    # echovox.app.checkpoint.ModelDirConfig.latent_contrast; 1: off
+    latent_contrast: float = 1.0
 
 
 @dataclass

@@ -178,6 +178,8 @@ def stage_assemble(cfg, force: bool = False) -> StageReport:
         sampling=cfg.model.sampling,
         nar_decoding=cfg.model.nar_decoding,
         voice_match=cfg.model.voice_match,
+        spectral_match=cfg.model.spectral_match,
+        latent_contrast=cfg.model.latent_contrast,
     )
     size = sum(p.stat().st_size for p in out.iterdir() if p.is_file())
     report.counts["bytes"] = size

@@ -305,6 +305,59 @@ def test_voice_match_is_stored_and_checked(tmp_path, tiny_model_dir):
         load_model_dir(out)
 
 
+def test_spectral_match_is_stored_and_checked(tmp_path, tiny_model_dir):
+    off = load_model_dir(tiny_model_dir).config.spectral_match
+    assert off == ck.SpectralMatchConfig() and off.weight == 0  # the default: off
+    loaded = load_model_dir(tiny_model_dir)
+    codec_dir = loaded.codec.save_pretrained(tmp_path / "codec")
+    lms = _lm_layouts(tmp_path, loaded)
+    kw = dict(codec=codec_dir, ar=lms["ar"][0], nar=lms["nar"][0])
+    out = assemble_model_dir(
+        tmp_path / "m", spectral_match={"weight": 0.7, "frame_weight": 0.5, "bands": 32}, **kw
+    )
+    cfg = load_model_dir(out).config.spectral_match
+    assert cfg == ck.SpectralMatchConfig(weight=0.7, frame_weight=0.5, bands=32)
+    assert cfg.max_db == 12.0 and cfg.k == 4 and cfg.active
+    for bad, message in (
+        ({"weight": 1.5}, "weight must be in"),
+        ({"frame_weight": -0.5}, "frame_weight must be in"),
+        ({"k": 0}, "k must be"),
+        ({"bands": 1}, "bands must be"),
+        ({"max_db": -3}, "max_db must be"),
+        ({"strength": 1}, "strength"),
+    ):
+        with pytest.raises(CheckpointError, match=message):
+            assemble_model_dir(tmp_path / "bad", spectral_match=bad, **kw)
+        assert not (tmp_path / "bad").exists()  # refused before anything is written
+    raw = json.loads((out / "config.json").read_text())
+    del raw["spectral_match"]  # a model dir written before the setting existed: off
+    (out / "config.json").write_text(json.dumps(raw))
+    assert load_model_dir(out).config.spectral_match.weight == 0
+    raw["spectral_match"] = {"weight": 2}
+    (out / "config.json").write_text(json.dumps(raw))
+    with pytest.raises(CheckpointError, match="config.json: spectral_match.weight must be in"):
+        load_model_dir(out)
+
+
+def test_latent_contrast_is_stored_and_checked(tmp_path, tiny_model_dir):
+    assert load_model_dir(tiny_model_dir).config.latent_contrast == 1.0  # the default: off
+    loaded = load_model_dir(tiny_model_dir)
+    codec_dir = loaded.codec.save_pretrained(tmp_path / "codec")
+    lms = _lm_layouts(tmp_path, loaded)
+    kw = dict(codec=codec_dir, ar=lms["ar"][0], nar=lms["nar"][0])
+    out = assemble_model_dir(tmp_path / "m", latent_contrast=1.2, **kw)
+    assert load_model_dir(out).config.latent_contrast == 1.2
+    for bad in (0.0, 2.5):
+        with pytest.raises(CheckpointError, match="latent_contrast must be in"):
+            assemble_model_dir(tmp_path / "bad", latent_contrast=bad, **kw)
+        assert not (tmp_path / "bad").exists()
+    raw = json.loads((out / "config.json").read_text())
+    raw["latent_contrast"] = -1
+    (out / "config.json").write_text(json.dumps(raw))
+    with pytest.raises(CheckpointError, match="config.json: latent_contrast must be in"):
+        load_model_dir(out)
+
+
 def test_expected_nar_decoding_needs_a_codec_that_exposes_its_codebooks(tiny_model_dir):
     from echovox.codec import Codec
 
@@ -327,6 +380,8 @@ def test_expected_nar_decoding_needs_a_codec_that_exposes_its_codebooks(tiny_mod
         )
     with pytest.raises(CheckpointError, match="voice_match: .*does not expose its codebooks"):
         ck.check_components(Opaque(), loaded.ar, loaded.nar, loaded.symbols, voice_match=True)
+    with pytest.raises(CheckpointError, match="latent_contrast: .*does not expose"):
+        ck.check_components(Opaque(), loaded.ar, loaded.nar, loaded.symbols, latent_contrast=True)
 
 
 def test_codec_loads_from_a_whole_model_dir(tmp_path):

@@ -425,6 +425,116 @@ def test_voice_match_decodes_the_prompts_own_frames(tmp_path, prompt_wav, nar_de
     assert len(seen) == n
 
 
+@pytest.mark.parametrize("weight", [0.0, 0.5])
+def test_latent_contrast_scales_each_channels_deviation_before_voice_matching(
+    tmp_path, prompt_wav, weight
+):
+    """latent_contrast c: the latent that reaches the decoder is the plain latent's per-channel
+    mean plus c times its deviation, then voice-matched when voice_match is on; synthesis
+    decodes through it even with voice matching off; a resynthesis is left alone."""
+    import dataclasses
+
+    import torch
+    from app_helpers import build_tiny_model
+
+    from echovox.app.checkpoint import VoiceMatchConfig
+    from echovox.app.synthesizer import Synthesizer
+    from echovox.codec.matching import match_latents
+
+    tts = Synthesizer.from_pretrained(
+        build_tiny_model(
+            tmp_path / "m",
+            nar_decoding="expected",
+            voice_match=VoiceMatchConfig(weight=weight, k=2),
+            latent_contrast=1.5,
+        ),
+        device="cpu",
+        bf16=False,
+    )
+    assert tts.config.latent_contrast == 1.5
+    voice = tts.prepare_prompt(prompt_wav, PROMPT_TEXT)
+    q, k = tts.codec.n_codebooks, tts.codec.codebook_size
+    probs = torch.randn(q, 30, k, generator=torch.Generator().manual_seed(0)).softmax(-1)
+    contrasted = tts.output_latent(probs, voice.codes, expected=True)
+    plain = tts.codec.expected_latent(probs[None])
+    mean = plain.mean(2, keepdim=True)
+    expect = mean + 1.5 * (plain - mean)
+    if weight > 0:
+        expect = match_latents(expect, tts.codec.codes_latent(voice.codes[None]), 2, weight)
+    torch.testing.assert_close(contrasted, expect)
+    assert not torch.allclose(contrasted, plain, atol=1e-3)
+
+    seen = []
+    output_latent = tts.output_latent
+
+    def spy(*args, **kwargs):
+        seen.append(1)
+        return output_latent(*args, **kwargs)
+
+    tts.output_latent = spy
+    tts.clone("Contrast.", voice)
+    assert len(seen) == 1  # through the latent path, voice matching on or off
+    tts.resynthesize(voice.waveform, tts.sample_rate)
+    assert len(seen) == 1  # a resynthesis decodes its codes as they are
+    keep = tts.config
+    tts.config = dataclasses.replace(keep, latent_contrast=1.0, voice_match=VoiceMatchConfig())
+    try:
+        tts.clone("Contrast.", voice)
+    finally:
+        tts.config = keep
+    assert len(seen) == 1  # contrast 1 and no matching: the plain decode
+
+
+def test_spectral_match_moves_the_outputs_spectrum_towards_the_prompts(tmp_path, prompt_wav):
+    """spectral_match weight 1: each chunk goes through the equaliser towards the prompt's
+    long-term spectrum (nearer it than without, in every region), at the same length and level;
+    the true-first-codebook completion that `echovox eval` scores goes through it too."""
+    import dataclasses
+
+    import torch
+    from app_helpers import build_tiny_model
+
+    from echovox.app.checkpoint import SpectralMatchConfig
+    from echovox.app.synthesizer import Synthesizer
+    from echovox.codec.losses import mel_filterbank
+    from echovox.codec.matching import _stft_frame, long_term_spectrum
+
+    match = SpectralMatchConfig(weight=1.0, frame_weight=0.5, bands=16, max_db=80.0)
+    tts = Synthesizer.from_pretrained(
+        build_tiny_model(tmp_path / "m", spectral_match=match), device="cpu", bf16=False
+    )
+    assert tts.config.spectral_match == match
+    voice = tts.prepare_prompt(prompt_wav, PROMPT_TEXT)
+    settings = tts.default_settings(seed=3)
+    recording = voice.waveform[: tts.sample_rate]  # 1 s: it and the prompt fit the NAR
+    matched = tts.clone("Match the spectrum.", voice, settings=settings).waveform
+    keep = tts.config
+    tts.config = dataclasses.replace(keep, spectral_match=SpectralMatchConfig())
+    try:
+        plain = tts.clone("Match the spectrum.", voice, settings=settings).waveform
+        plain_tf = tts.complete_first_codebook(recording, tts.sample_rate, PROMPT_TEXT, voice)
+    finally:
+        tts.config = keep
+    matched_tf = tts.complete_first_codebook(recording, tts.sample_rate, PROMPT_TEXT, voice)
+    assert len(matched) == len(plain) and not np.allclose(matched, plain, atol=1e-3)
+    assert len(matched_tf) == len(plain_tf) and not np.allclose(matched_tf, plain_tf, atol=1e-3)
+
+    fb = mel_filterbank(_stft_frame(tts.sample_rate), match.bands, tts.sample_rate, norm=None)
+
+    def bands(w):  # the long-term spectrum in dB, averaged over the filter's mel bands
+        db = long_term_spectrum(torch.from_numpy(np.ascontiguousarray(w)), tts.sample_rate)
+        return (db @ fb) / fb.sum(0)
+
+    target = bands(voice.waveform)
+    for before, after in ((plain, matched), (plain_tf, matched_tf)):
+        # the shape of the spectrum (level removed, as the filter keeps the level)
+        gap = lambda w: (bands(w) - target) - (bands(w) - target).mean()  # noqa: E731
+        assert float(gap(after).abs().mean()) < 0.75 * float(gap(before).abs().mean())
+        rms = lambda w: float(np.sqrt(np.mean(np.square(w))))  # noqa: E731
+        # the level is kept, but for peaks clipped at full scale (this untrained model is loud)
+        assert rms(after) == pytest.approx(rms(before), rel=0.15)
+
+
 @pytest.mark.parametrize("nar_decoding", ["codes", "expected"])
 def test_residual_voice_match_keeps_the_first_codebook_and_takes_the_prompts_residuals(
     tmp_path, prompt_wav, nar_decoding
