@@ -1,14 +1,17 @@
 """Synthesis time of the NAR decodings with the trained embedded model (echovox-tiny): the
 NAR's picked codes (`nar_decoding: codes`) against the expected codebook vectors under its
-softmax (`expected`, Codec.decode_expected), both without voice matching, and `expected` with
+softmax (`expected`, Codec.decode_expected), both without voice matching, `expected` with
 voice matching (`voice_match`: the model's setting, or weight 0.5 and k 4 where the model has
-it off), interleaved in one run so load changes hit all three alike. Prints JSON.
+it off), and that with the latent contrast and spectral matching added (`latent_contrast`,
+`spectral_match`: the model's settings, or 1.2 and weight 0.7 / frame weight 0.5 where it
+has them off), interleaved in one run so load changes hit all four alike. Prints JSON.
 
     .venv/bin/python benchmarks/nar_decoding_rtf.py [--repeats 3] [--threads 1] [--model DIR]
 
 `expected` keeps every NAR stage's softmax ([Q, T, K] per chunk) and decodes a weighted sum
 of codebook vectors instead of a lookup; voice matching adds a [T, P] cosine-similarity matrix
-against the prompt's latents per chunk; this measures what each costs end to end. The AR
+against the prompt's latents per chunk; spectral matching two STFTs and a [T, P] distance
+matrix against the prompt's frames per chunk; this measures what each costs end to end. The AR
 output is the same for both (same seed), so the audio lengths match and RTF = synthesis
 seconds / seconds of audio compares like with like; `text.trim_silence` is off for both, since
 where it cuts depends on the decoded audio.
@@ -24,7 +27,7 @@ import time
 
 import torch
 
-from echovox.app.checkpoint import VoiceMatchConfig
+from echovox.app.checkpoint import SpectralMatchConfig, VoiceMatchConfig
 from echovox.app.demo import EXAMPLE_PROMPT, EXAMPLE_PROMPT_TEXT
 from echovox.app.synthesizer import Synthesizer
 
@@ -52,7 +55,25 @@ def main() -> None:
         m: dataclasses.replace(tts.config, nar_decoding=m, text=untrimmed, voice_match=off)
         for m in ("codes", "expected")
     }
-    configs["expected_voice_match"] = dataclasses.replace(configs["expected"], voice_match=on)
+    configs["expected_voice_match"] = dataclasses.replace(
+        configs["expected"],
+        voice_match=on,
+        latent_contrast=1.0,
+        spectral_match=SpectralMatchConfig(),
+    )
+    for m in ("codes", "expected"):
+        configs[m] = dataclasses.replace(
+            configs[m], latent_contrast=1.0, spectral_match=SpectralMatchConfig()
+        )
+    spectral = (
+        tts.config.spectral_match
+        if tts.config.spectral_match.active
+        else SpectralMatchConfig(weight=0.7, frame_weight=0.5)
+    )
+    contrast = tts.config.latent_contrast if tts.config.latent_contrast != 1.0 else 1.2
+    configs["expected_voice_match_spectral"] = dataclasses.replace(
+        configs["expected_voice_match"], latent_contrast=contrast, spectral_match=spectral
+    )
     tts.clone("A short warm-up.", vp, settings=settings)
 
     runs: dict[str, list[tuple[float, float]]] = {m: [] for m in configs}
@@ -77,6 +98,7 @@ def main() -> None:
 
     codes, expected = summary(runs["codes"]), summary(runs["expected"])
     matched = summary(runs["expected_voice_match"])
+    spectral_run = summary(runs["expected_voice_match_spectral"])
     print(
         json.dumps(
             {
@@ -91,10 +113,16 @@ def main() -> None:
                 "voice_match": dataclasses.asdict(on),
                 "codes": codes,
                 "expected": expected,
+                "latent_contrast": contrast,
+                "spectral_match": dataclasses.asdict(spectral),
                 "expected_voice_match": matched,
+                "expected_voice_match_spectral": spectral_run,
                 "time_ratio_expected_over_codes": round(expected["seconds"] / codes["seconds"], 3),
                 "time_ratio_voice_match_over_expected": round(
                     matched["seconds"] / expected["seconds"], 3
+                ),
+                "time_ratio_spectral_over_voice_match": round(
+                    spectral_run["seconds"] / matched["seconds"], 3
                 ),
             },
             indent=2,
