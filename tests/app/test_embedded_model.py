@@ -46,6 +46,27 @@ def test_embedded_codec_is_the_one_the_large_recipe_assembles():
     assert named == (EMBEDDED_MODEL_DIR / "codec.safetensors").read_bytes(), codec
 
 
+def test_embedded_decoding_settings_are_the_large_recipes():
+    """What large.yaml's stage 7 writes into config.json is how the embedded model decodes."""
+    from pathlib import Path
+
+    import yaml
+
+    from echovox.app.checkpoint import SpectralMatchConfig, VoiceMatchConfig
+
+    repo = Path(__file__).resolve().parents[2]
+    model = yaml.safe_load((repo / "recipes/synthetic/large.yaml").read_text())["model"]
+    cfg = json.loads((EMBEDDED_MODEL_DIR / "config.json").read_text())
+    assert cfg["nar_decoding"] == model["nar_decoding"]
+    assert VoiceMatchConfig(**cfg["voice_match"]) == VoiceMatchConfig(**model["voice_match"])
+    assert SpectralMatchConfig(**cfg["spectral_match"]) == SpectralMatchConfig(
+        **model["spectral_match"]
+    )
+    assert cfg["latent_contrast"] == model["latent_contrast"]
+    for key, value in model["sampling"].items():
+        assert cfg["sampling"][key] == value, key
+
+
 def test_default_model_clones_the_bundled_prompt(tts):
     audio = tts.clone(
         "The cat sat on the mat.",
@@ -91,7 +112,9 @@ def test_nar_decoding_benchmark_runs_on_the_embedded_model():
     out = json.loads(r.stdout)
     assert out["model_nar_decoding"] in ("codes", "expected")
     # the AR writes the same first codebook under every decoding (same seed): same length
-    runs = [out[k] for k in ("codes", "expected", "expected_voice_match")]
-    assert runs[0]["audio_s"] == runs[1]["audio_s"] == runs[2]["audio_s"] > 0
+    keys = ("codes", "expected", "expected_voice_match", "expected_voice_match_spectral")
+    runs = [out[k] for k in keys]
+    assert len({r["audio_s"] for r in runs}) == 1 and runs[0]["audio_s"] > 0
     assert all(r["seconds"] > 0 for r in runs)
     assert out["voice_match"]["weight"] > 0
+    assert out["spectral_match"]["frame_weight"] > 0 and out["latent_contrast"] > 1
