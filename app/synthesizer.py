@@ -578,7 +578,7 @@ class Synthesizer:
             return wav
         out = match_spectrum(
             torch.from_numpy(wav),
-            torch.from_numpy(prompt.waveform),
+            torch.from_numpy(np.ascontiguousarray(prompt.waveform, dtype=np.float32)),
             self.sample_rate,
             weight=cfg.weight,
             bands=cfg.bands,

@@ -203,7 +203,7 @@ def match_spectrum(
     search and a mean, a few dozen lines of torch.
 
     Returns wav unchanged when both weights are 0, or when either signal is silent or shorter
-    than the analysis window (about 32 ms)."""
+    than the analysis window (about 32 ms); raises ValueError for non-finite samples."""
     if wav.dim() != 1 or reference.dim() != 1:
         raise ValueError(
             f"wav and reference must be 1-D waveforms, got {tuple(wav.shape)} and "
@@ -218,6 +218,9 @@ def match_spectrum(
         raise ValueError(f"max_db must be positive, got {max_db}")
     if k < 1:
         raise ValueError(f"k must be at least 1, got {k}")
+    for name, signal in (("wav", wav), ("reference", reference)):
+        if not bool(torch.isfinite(signal).all()):
+            raise ValueError(f"{name} holds NaN or infinite samples")
     n_fft = _stft_frame(sample_rate)
     if (weight == 0.0 and frame_weight == 0.0) or min(wav.numel(), reference.numel()) < n_fft:
         return wav

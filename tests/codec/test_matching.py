@@ -164,6 +164,12 @@ def test_match_spectrum_bad_arguments_are_named(kw, message):
         match_spectrum(x, x, SR, **kw)
     with pytest.raises(ValueError, match="1-D"):
         match_spectrum(x[None], x, SR)
+    bad = x.clone()
+    bad[10] = float("nan")
+    with pytest.raises(ValueError, match="reference holds NaN"):
+        match_spectrum(x, bad, SR)
+    with pytest.raises(ValueError, match="wav holds NaN"):
+        match_spectrum(bad.clone().fill_(float("inf")), x, SR)
 
 
 def _level_db(wav: torch.Tensor, freq: float) -> float:
