@@ -486,9 +486,10 @@ def test_latent_contrast_scales_each_channels_deviation_before_voice_matching(
 
 
 def test_spectral_match_moves_the_outputs_spectrum_towards_the_prompts(tmp_path, prompt_wav):
-    """spectral_match weight 1: each chunk goes through the equaliser towards the prompt's
-    long-term spectrum (nearer it than without, in every region), at the same length and level;
-    the true-first-codebook completion that `echovox eval` scores goes through it too."""
+    """spectral_match (frame matching 0.5, then the equaliser at weight 1): each chunk's
+    long-term spectrum ends nearer the prompt's than without it (averaged over the bands), at
+    the same length and about the same level; the true-first-codebook completion that
+    `echovox eval` scores goes through it too."""
     import dataclasses
 
     import torch
