@@ -6,8 +6,9 @@ Why: the codec decoder learned to render the quantiser's latents, but at synthes
 the NAR's expected latents (voice-matched), which are smoother than any true latent. Tacotron 2
 trained its WaveNet vocoder on the mels its own model predicted for the training audio (Shen
 et al., 2018) for the same reason. Here each training utterance's true first codebook is
-completed by the NAR exactly as synthesis completes the AR's (`Synthesizer`'s nar_decoding and
-voice_match), with a 3-s prompt cut from another utterance of the same speaker.
+completed by the NAR exactly as synthesis completes the AR's (`Synthesizer`'s nar_decoding,
+latent_contrast and voice_match; spectral_match acts after the decoder, so not here), with a
+3-s prompt cut from another utterance of the same speaker.
 
 A shard is an `.npz` of up to `shard_size` utterances (no pickles): ids, paths, starts, ends
 (seconds in the recording), samples (the span's length at the model's rate) and lat_0 ...
