@@ -32,6 +32,7 @@ def synthesize(
     threads: int | None = None,
     half_weights: bool | None = None,
     bf16: bool | None = None,
+    spectral_match: bool | None = None,
 ):
     """Say TEXT in the voice of a short PROMPT recording and write a WAV file.
 
@@ -61,7 +62,11 @@ def synthesize(
         bf16: run the NAR and the codec decoder under bfloat16 autocast on a CPU (faster where
             the CPU has bfloat16 instructions; outputs change by bfloat16 rounding); omitted:
             on for a CPU with AVX512-BF16 or AMX, off otherwise and on CUDA.
+        spectral_match: false renders the decoder's output as it is, without the model's
+            spectral matching towards the prompt (its `spectral_match` in config.json, which
+            echovox-tiny uses); omitted: the model's setting.
     """
+    import dataclasses
     import json
     import warnings
 
@@ -83,6 +88,10 @@ def synthesize(
         except (OSError, UnicodeDecodeError) as err:
             raise ValueError(f"cannot read --text_file {text_file}: {err}") from err
     tts = Synthesizer.from_pretrained(model, device=device, half_weights=half_weights, bf16=bf16)
+    if spectral_match is False:
+        from .checkpoint import SpectralMatchConfig
+
+        tts.config = dataclasses.replace(tts.config, spectral_match=SpectralMatchConfig())
     overrides = {
         k: v
         for k, v in dict(
@@ -133,6 +142,7 @@ def synthesize(
         "prompt_text": audio.prompt_text,
         "device": tts.device,
         "bf16": tts.bf16,
+        "spectral_match": tts.config.spectral_match.active,
     }
     print(json.dumps(summary, ensure_ascii=False))
     return None

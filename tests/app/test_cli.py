@@ -4,6 +4,7 @@ import json
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 import soundfile as sf
 from app_helpers import REPO
@@ -43,6 +44,34 @@ def test_synthesize_writes_a_wav_and_reports_rtf(tiny_model_dir, prompt_wav, tmp
     assert sr == 8000 and len(data) > 0
     assert summary["output"] == str(out) and summary["rtf"] > 0
     assert summary["duration_s"] == round(len(data) / sr, 3)
+    assert summary["spectral_match"] is False  # the test model has it off
+
+
+def test_synthesize_can_turn_the_models_spectral_matching_off(prompt_wav, tmp_path):
+    """A model that matches spectra by default, rendered with and without --spectral_match
+    false: the summary says which, and the audio differs (same seed, same length)."""
+    from app_helpers import build_tiny_model
+
+    from echovox.app.checkpoint import SpectralMatchConfig
+
+    model = build_tiny_model(
+        tmp_path / "m", spectral_match=SpectralMatchConfig(weight=1.0, frame_weight=0.5)
+    )
+    outs = {}
+    for flag in ([], ["--spectral_match", "false"]):
+        out = tmp_path / f"out{len(flag)}.wav"
+        res = run(
+            "synthesize",
+            *("--text", "Turn it off.", "--prompt", prompt_wav, "--prompt_text", "one two"),
+            *("--model", model, "--output", out, "--seed", "3", "--device", "cpu"),
+            *flag,
+        )
+        assert res.returncode == 0, res.stderr
+        summary = json.loads(res.stdout.strip().splitlines()[-1])
+        assert summary["spectral_match"] is (not flag)
+        outs[bool(flag)] = sf.read(str(out))[0]
+    assert len(outs[True]) == len(outs[False])
+    assert not np.allclose(outs[True], outs[False], atol=1e-3)
 
 
 @pytest.mark.slow
