@@ -132,6 +132,15 @@ def _lm_layouts(tmp_path, loaded):
     return out
 
 
+def _assemble_inputs(tmp_path, tiny_model_dir) -> dict:
+    """codec, ar and nar arguments of assemble_model_dir, written from the tiny model (the LMs
+    in the directory layout)."""
+    loaded = load_model_dir(tiny_model_dir)
+    codec_dir = loaded.codec.save_pretrained(tmp_path / "codec")
+    lms = _lm_layouts(tmp_path, loaded)
+    return dict(codec=codec_dir, ar=lms["ar"][0], nar=lms["nar"][0])
+
+
 @pytest.mark.parametrize("layout", [0, 1, 2], ids=["dir", "safetensors", "lightning_ckpt"])
 def test_assemble_from_training_outputs(tmp_path, tiny_model_dir, layout):
     loaded = load_model_dir(tiny_model_dir)
@@ -246,10 +255,7 @@ def test_assemble_from_lmtask_checkpoints(tmp_path, tiny_model_dir):
 
 
 def test_assemble_stores_sampling_defaults(tmp_path, tiny_model_dir):
-    loaded = load_model_dir(tiny_model_dir)
-    codec_dir = loaded.codec.save_pretrained(tmp_path / "codec")
-    lms = _lm_layouts(tmp_path, loaded)
-    kw = dict(codec=codec_dir, ar=lms["ar"][0], nar=lms["nar"][0])
+    kw = _assemble_inputs(tmp_path, tiny_model_dir)
     out = assemble_model_dir(tmp_path / "m", sampling={"max_frames_per_phoneme": 10.0}, **kw)
     assert load_model_dir(out).config.sampling["max_frames_per_phoneme"] == 10.0
     with pytest.raises(CheckpointError, match="sampling"):
@@ -260,10 +266,7 @@ def test_assemble_stores_sampling_defaults(tmp_path, tiny_model_dir):
 
 def test_nar_decoding_is_stored_and_checked(tmp_path, tiny_model_dir):
     assert load_model_dir(tiny_model_dir).config.nar_decoding == "codes"  # the default
-    loaded = load_model_dir(tiny_model_dir)
-    codec_dir = loaded.codec.save_pretrained(tmp_path / "codec")
-    lms = _lm_layouts(tmp_path, loaded)
-    kw = dict(codec=codec_dir, ar=lms["ar"][0], nar=lms["nar"][0])
+    kw = _assemble_inputs(tmp_path, tiny_model_dir)
     out = assemble_model_dir(tmp_path / "m", nar_decoding="expected", **kw)
     assert load_model_dir(out).config.nar_decoding == "expected"
     with pytest.raises(CheckpointError, match="nar_decoding"):
@@ -278,10 +281,7 @@ def test_nar_decoding_is_stored_and_checked(tmp_path, tiny_model_dir):
 def test_voice_match_is_stored_and_checked(tmp_path, tiny_model_dir):
     off = load_model_dir(tiny_model_dir).config.voice_match
     assert off == ck.VoiceMatchConfig() and off.weight == 0  # the default: off
-    loaded = load_model_dir(tiny_model_dir)
-    codec_dir = loaded.codec.save_pretrained(tmp_path / "codec")
-    lms = _lm_layouts(tmp_path, loaded)
-    kw = dict(codec=codec_dir, ar=lms["ar"][0], nar=lms["nar"][0])
+    kw = _assemble_inputs(tmp_path, tiny_model_dir)
     out = assemble_model_dir(tmp_path / "m", voice_match={"weight": 0.5, "k": 2}, **kw)
     assert load_model_dir(out).config.voice_match == ck.VoiceMatchConfig(weight=0.5, k=2)
     assert load_model_dir(out).config.voice_match.mode == "latent"  # the default mode
@@ -308,10 +308,7 @@ def test_voice_match_is_stored_and_checked(tmp_path, tiny_model_dir):
 def test_spectral_match_is_stored_and_checked(tmp_path, tiny_model_dir):
     off = load_model_dir(tiny_model_dir).config.spectral_match
     assert off == ck.SpectralMatchConfig() and off.weight == 0  # the default: off
-    loaded = load_model_dir(tiny_model_dir)
-    codec_dir = loaded.codec.save_pretrained(tmp_path / "codec")
-    lms = _lm_layouts(tmp_path, loaded)
-    kw = dict(codec=codec_dir, ar=lms["ar"][0], nar=lms["nar"][0])
+    kw = _assemble_inputs(tmp_path, tiny_model_dir)
     out = assemble_model_dir(
         tmp_path / "m", spectral_match={"weight": 0.7, "frame_weight": 0.5, "bands": 32}, **kw
     )
@@ -341,10 +338,7 @@ def test_spectral_match_is_stored_and_checked(tmp_path, tiny_model_dir):
 
 def test_latent_contrast_is_stored_and_checked(tmp_path, tiny_model_dir):
     assert load_model_dir(tiny_model_dir).config.latent_contrast == 1.0  # the default: off
-    loaded = load_model_dir(tiny_model_dir)
-    codec_dir = loaded.codec.save_pretrained(tmp_path / "codec")
-    lms = _lm_layouts(tmp_path, loaded)
-    kw = dict(codec=codec_dir, ar=lms["ar"][0], nar=lms["nar"][0])
+    kw = _assemble_inputs(tmp_path, tiny_model_dir)
     out = assemble_model_dir(tmp_path / "m", latent_contrast=1.2, **kw)
     assert load_model_dir(out).config.latent_contrast == 1.2
     for bad in (0.0, 2.5):
