@@ -138,11 +138,16 @@ def _band_filters(n_fft: int, bands: int, sample_rate: int) -> Tensor:
     return mel_filterbank(n_fft, bands, sample_rate, norm=None)
 
 
-def _power_spectrogram(wav: Tensor, n_fft: int) -> Tensor:
-    """[S] -> |STFT|^2 [n_fft // 2 + 1, frames], Hann window, hop n_fft / 4."""
+def _stft(wav: Tensor, n_fft: int) -> Tensor:
+    """[S] -> complex STFT [n_fft // 2 + 1, frames], Hann window, hop n_fft / 4 (what
+    `match_spectrum` inverts with the same window and hop)."""
     window = torch.hann_window(n_fft, device=wav.device)
-    spec = torch.stft(wav.float(), n_fft, n_fft // 4, window=window, return_complex=True)
-    return spec.abs().square()
+    return torch.stft(wav.float(), n_fft, n_fft // 4, window=window, return_complex=True)
+
+
+def _power_spectrogram(wav: Tensor, n_fft: int) -> Tensor:
+    """[S] -> |STFT|^2 [n_fft // 2 + 1, frames] (_stft)."""
+    return _stft(wav, n_fft).abs().square()
 
 
 def _speech_frames(power: Tensor) -> Tensor | None:
@@ -225,8 +230,7 @@ def match_spectrum(
     if (weight == 0.0 and frame_weight == 0.0) or min(wav.numel(), reference.numel()) < n_fft:
         return wav
     x = wav.float()
-    window = torch.hann_window(n_fft, device=wav.device)
-    spec = torch.stft(x, n_fft, n_fft // 4, window=window, return_complex=True)  # [F, T]
+    spec = _stft(x, n_fft)  # [F, T]
     power = spec.abs().square()
     ref_power = _power_spectrogram(reference.to(wav.device), n_fft)
     speech, ref_speech = _speech_frames(power), _speech_frames(ref_power)
@@ -252,6 +256,7 @@ def match_spectrum(
         band_diff = (diff @ fb) / fb.sum(0).clamp_min(1e-9)  # each band's mean difference
         gain_db = gain_db + (weight * (to_bins @ band_diff)).clamp(-max_db, max_db)[:, None]
     spec = spec * 10 ** (gain_db / 20)
+    window = torch.hann_window(n_fft, device=wav.device)
     y = torch.istft(spec, n_fft, n_fft // 4, window=window, length=x.numel())
     rms_in, rms_out = x.square().mean().sqrt(), y.square().mean().sqrt()
     if bool(rms_out > 0):
