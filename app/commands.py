@@ -89,7 +89,7 @@ def synthesize(
             raise ValueError(f"cannot read --text_file {text_file}: {err}") from err
     tts = Synthesizer.from_pretrained(model, device=device, half_weights=half_weights, bf16=bf16)
     if spectral_match is False:
-        from .checkpoint import SpectralMatchConfig
+        from echovox.model_dir import SpectralMatchConfig
 
         tts.config = dataclasses.replace(tts.config, spectral_match=SpectralMatchConfig())
     overrides = {
@@ -231,7 +231,7 @@ def assemble_model(
             its mean over the chunk is multiplied by this (0.5-2; 1 leaves it alone): above 1
             undoes some of the flattening of expected decoding (see app/README.md).
     """
-    from .checkpoint import assemble_model_dir
+    from echovox.model_dir import assemble_model_dir
 
     if codec is None or ar is None or nar is None:
         raise ValueError("--codec, --ar and --nar are all required")

@@ -491,7 +491,8 @@ def build_test_list(
     """Draw targets and prompts per speaker, cut them into 16 kHz wav files under `output`
     (audio/ for references, prompts/ for prompts) and write output/test.jsonl and
     output/list_info.json."""
-    from .checkpoint import PromptConfig
+    from echovox.model_dir import PromptConfig
+
     from .prompt import condition_prompt, shorten_transcript
 
     out = Path(output)

@@ -15,8 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from echovox.audio import AudioError, load_audio, prepare_waveform
-
-from .checkpoint import PromptConfig
+from echovox.model_dir import PromptConfig
 
 FRAME_SECONDS = 0.02  # analysis frame for energy: one syllable spans several
 SILENT_DBFS = -60.0  # a prompt whose loudest frame is below this has no usable voice

@@ -25,8 +25,8 @@ import numpy as np
 
 from echovox.audio import AudioError, save_audio
 from echovox.checkpoint import CheckpointError
+from echovox.model_dir import LoadedModel, PromptConfig, load_model_dir
 
-from .checkpoint import EMBEDDED_MODEL_DIR, LoadedModel, PromptConfig, load_model_dir
 from .prompt import (
     PromptInput,
     condition_prompt,
@@ -35,6 +35,8 @@ from .prompt import (
     trim_silent_edges,
 )
 
+# The embedded default model, echovox-tiny, ships inside the package.
+EMBEDDED_MODEL_DIR = Path(__file__).resolve().parent / "pretrained" / "echovox-tiny"
 ProgressCallback = Callable[[int, int], None]
 EDGE_FADE_SECONDS = 0.005
 # silence kept before and after each chunk's sound when text.trim_silence cuts the rest: the
@@ -177,7 +179,7 @@ class Synthesizer:
         half_weights: bool | None = None,
         bf16: bool | None = None,
     ) -> Synthesizer:
-        """Load a model directory (see echovox.app.checkpoint); None = the embedded model.
+        """Load a model directory (see echovox.model_dir); None = the embedded model.
         half_weights: decode the AR with float16 weight copies (faster on a CPU, outputs differ
         by float16 rounding); None: on for a CPU when the AR's weights are stored float16 (the
         embedded model's are), off otherwise.

@@ -27,9 +27,9 @@ import time
 
 import torch
 
-from echovox.app.checkpoint import SpectralMatchConfig, VoiceMatchConfig
 from echovox.app.demo import EXAMPLE_PROMPT, EXAMPLE_PROMPT_TEXT
 from echovox.app.synthesizer import Synthesizer
+from echovox.model_dir import SpectralMatchConfig, VoiceMatchConfig
 
 TEXT = (
     "The weather was calm when the boat left the harbour. Nobody expected the meeting to "

@@ -29,10 +29,10 @@ import numpy as np
 import torch
 from _device import best_of
 
-from echovox.app.checkpoint import save_model_dir
 from echovox.app.synthesizer import Synthesizer
 from echovox.audio import save_audio
 from echovox.lm.generate import SamplingSettings
+from echovox.model_dir import save_model_dir
 
 PRESETS = {
     # codec preset, LM preset

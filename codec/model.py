@@ -8,7 +8,17 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from echovox.checkpoint import CheckpointError, load_weights, read_json, save_weights, write_json
+from echovox.checkpoint import (
+    CODEC_WEIGHTS,
+    FORMAT,
+    CheckpointError,
+    load_weights,
+    read_json,
+    save_weights,
+    storage_dtype,
+    write_json,
+)
+from echovox.version import package_version
 
 from .base import Codec
 from .config import CodecConfig
@@ -92,27 +102,26 @@ class RVQCodec(Codec):
     # persistence ---------------------------------------------------------------------------
     def save_pretrained(self, directory: str | Path, weights_dtype: str = "float32") -> Path:
         """weights_dtype "float16" halves the file; loading casts back to float32."""
-        from echovox import __version__
-        from echovox.checkpoint import storage_dtype
-
         dtype = storage_dtype(weights_dtype)  # a bad name fails before anything is written
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         save_weights(self, directory / WEIGHTS_NAME, dtype=dtype)
         write_json(
             directory / "config.json",
-            {"codec_type": "rvq", "echovox_version": __version__, "config": self.config.to_dict()},
+            {
+                "codec_type": "rvq",
+                "echovox_version": package_version(),
+                "config": self.config.to_dict(),
+            },
         )
         return directory
 
     @classmethod
     def load_directory(cls, directory: str | Path) -> RVQCodec:
         """A codec checkpoint directory (`save_pretrained`), or the codec of a whole echovox
-        model directory (`echovox.app.checkpoint`: config.json's "codec" and codec.safetensors,
+        model directory (`echovox.model_dir`: config.json's "codec" and codec.safetensors,
         float16 ones loaded as float32). The latter lets a fine-tune start from, or a recipe
         tokenize with, the codec of a shipped model such as app/pretrained/echovox-tiny."""
-        from echovox.app.checkpoint import CODEC_WEIGHTS, FORMAT
-
         directory = Path(directory)
         meta = read_json(directory / "config.json")
         weights, config_dict = directory / WEIGHTS_NAME, meta.get("config")

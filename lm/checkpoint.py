@@ -11,7 +11,18 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from echovox.checkpoint import CONFIG_NAME, CheckpointError, load_weights, read_json, write_json
+from echovox.checkpoint import (
+    AR_WEIGHTS,
+    CONFIG_NAME,
+    FORMAT,
+    NAR_WEIGHTS,
+    CheckpointError,
+    load_weights,
+    read_json,
+    save_weights,
+    write_json,
+)
+from echovox.version import package_version
 
 from .ar import ARModel
 from .config import ARConfig, NARConfig
@@ -37,8 +48,6 @@ def save_pretrained(
 ) -> Path:
     """Write weights, config, a model card README.md and (if given) the SymbolTable.
     `notes` (e.g. the training data and step) goes into the model card. Returns the directory."""
-    from echovox.checkpoint import save_weights
-
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     if symbols is not None:
@@ -48,12 +57,7 @@ def save_pretrained(
             )
         symbols.save(directory / SYMBOLS_NAME)
     save_weights(model, directory / WEIGHTS_NAME)
-    try:
-        from importlib.metadata import version
-
-        pkg_version = version("echovox")
-    except Exception:  # an uninstalled checkout still exports
-        pkg_version = "unknown"
+    pkg_version = package_version()
     write_json(
         directory / CONFIG_NAME,
         {
@@ -115,6 +119,29 @@ def load_pretrained(
     model = model_cls(config)
     load_weights(model, directory / WEIGHTS_NAME)
     return model.to(device).eval()
+
+
+def load_lm(directory: str | Path, kind: str) -> ARModel | NARModel:
+    """An LM export (`save_pretrained`), or the AR (kind="ar") or NAR (kind="nar") of a whole
+    echovox model directory (config.json's "ar"/"nar" and ar/nar.safetensors, as
+    `echovox.model_dir` writes them), in eval mode. For `LMTask(init_from=...)`, which may
+    start a fine-tune from a shipped model such as app/pretrained/echovox-tiny."""
+    directory = Path(directory)
+    meta = read_json(directory / CONFIG_NAME)
+    if meta.get("format") != FORMAT:
+        return load_pretrained(directory)
+    if kind not in KINDS:
+        raise CheckpointError(f"unknown model kind {kind!r}; have {sorted(KINDS)}")
+    model_cls, config_cls = KINDS[kind]
+    try:
+        config = config_cls.from_dict(meta[kind])
+    except (KeyError, TypeError, ValueError) as err:
+        raise CheckpointError(
+            f"{directory / CONFIG_NAME}: bad {kind.upper()} config: {err}"
+        ) from err
+    model = model_cls(config)
+    load_weights(model, directory / (AR_WEIGHTS if kind == "ar" else NAR_WEIGHTS))
+    return model.eval()
 
 
 def load_symbols(directory: str | Path):

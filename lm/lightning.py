@@ -160,17 +160,11 @@ class LMTask(L.LightningModule):
         return self.model.config
 
     def _load_initial_weights(self, directory: str) -> None:
-        from echovox.app.checkpoint import FORMAT, load_model_dir
-        from echovox.checkpoint import CONFIG_NAME, CheckpointError, read_json
+        from echovox.checkpoint import CheckpointError
 
-        from .checkpoint import load_pretrained, model_kind
+        from .checkpoint import load_lm, model_kind
 
-        # a whole model directory is told by its config's format, as RVQCodec.load_directory
-        # tells it; load_model_dir then names any file it lacks
-        if read_json(Path(directory) / CONFIG_NAME).get("format") == FORMAT:
-            source = getattr(load_model_dir(directory), self.kind)
-        else:
-            source = load_pretrained(directory)
+        source = load_lm(directory, self.kind)
         # dropout is a training setting, not part of the weights' shape or meaning: a model
         # trained without it may be fine-tuned with it (and the other way round)
         same = dataclasses.replace(source.config, dropout=self.model.config.dropout)

@@ -165,13 +165,13 @@ class ModelDirConfig:
     weights_dtype: str = "float32"  # float16 halves the size
     prompt_seconds: float = 3.0
     sampling: dict = field(default_factory=dict)  # SamplingSettings fields stored as defaults
-    nar_decoding: str = "codes"  # or "expected" (echovox.app.checkpoint.NAR_DECODINGS)
-    # echovox.app.checkpoint.VoiceMatchConfig fields (weight, k, mode); {}: off
+    nar_decoding: str = "codes"  # or "expected" (echovox.model_dir.NAR_DECODINGS)
+    # echovox.model_dir.VoiceMatchConfig fields (weight, k, mode); {}: off
     voice_match: dict = field(default_factory=dict)
-    # echovox.app.checkpoint.SpectralMatchConfig fields (weight, frame_weight, k, bands,
+    # echovox.model_dir.SpectralMatchConfig fields (weight, frame_weight, k, bands,
     # max_db); {}: off
     spectral_match: dict = field(default_factory=dict)
-    # echovox.app.checkpoint.ModelDirConfig.latent_contrast; 1: off
+    # echovox.model_dir.ModelDirConfig.latent_contrast; 1: off
     latent_contrast: float = 1.0
 
 

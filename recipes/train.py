@@ -143,7 +143,7 @@ def stage_train_lm(cfg, force: bool = False) -> StageReport:
 
 def stage_assemble(cfg, force: bool = False) -> StageReport:
     """Stage 7: the model directory `Synthesizer.from_pretrained(exp_dir/model)` loads."""
-    from echovox.app.checkpoint import assemble_model_dir
+    from echovox.model_dir import assemble_model_dir
 
     t0 = time.time()
     report = StageReport(7, "assemble model")

@@ -1,17 +1,15 @@
 """echovox: VALL-E style zero-shot voice-cloning TTS on a neural codec language model."""
 
-from importlib.metadata import PackageNotFoundError, version
+from echovox.version import package_version
 
-try:
-    __version__ = version("echovox")
-except PackageNotFoundError:  # running from a source tree that was not installed
-    __version__ = "0.0.0+unknown"
+__version__ = package_version()
 
 __all__ = ["Synthesizer", "__version__"]
 
 
 def __getattr__(name: str):
-    # lazy: `import echovox` must stay light (no torch) for `echovox --help` and the recipes
+    # lazy: `import echovox` must stay light (no torch) for `echovox --help` and the recipes.
+    # The facade sits above every layer (tests/test_layers.py): nothing inside imports it.
     if name == "Synthesizer":
         from echovox.app.synthesizer import Synthesizer
 

@@ -10,6 +10,16 @@ import torch
 
 CONFIG_NAME = "config.json"
 
+# The model directory's format tag and file names (echovox.model_dir writes and reads the
+# whole directory). They live here, at the bottom, so that a codec or an LM can be read out of
+# a model directory without importing the layer that assembles one.
+FORMAT = "echovox-model-v1"
+CODEC_WEIGHTS = "codec.safetensors"
+AR_WEIGHTS = "ar.safetensors"
+NAR_WEIGHTS = "nar.safetensors"
+SYMBOLS_NAME = "symbols.json"
+CARD_NAME = "README.md"
+
 
 class CheckpointError(ValueError):
     """A checkpoint directory is missing a file, or a file does not match the model."""

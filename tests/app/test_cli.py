@@ -7,7 +7,7 @@ import sys
 import numpy as np
 import pytest
 import soundfile as sf
-from app_helpers import REPO
+from model_helpers import REPO
 
 CLI = [sys.executable, "-m", "echovox.app.cli"]
 
@@ -50,9 +50,9 @@ def test_synthesize_writes_a_wav_and_reports_rtf(tiny_model_dir, prompt_wav, tmp
 def test_synthesize_can_turn_the_models_spectral_matching_off(prompt_wav, tmp_path):
     """A model that matches spectra by default, rendered with and without --spectral_match
     false: the summary says which, and the audio differs (same seed, same length)."""
-    from app_helpers import build_tiny_model
+    from model_helpers import build_tiny_model
 
-    from echovox.app.checkpoint import SpectralMatchConfig
+    from echovox.model_dir import SpectralMatchConfig
 
     model = build_tiny_model(
         tmp_path / "m", spectral_match=SpectralMatchConfig(weight=1.0, frame_weight=0.5)
@@ -149,7 +149,7 @@ def test_synthesize_errors_are_one_line(tiny_model_dir, prompt_wav, tmp_path):
 
 
 def test_assemble_model_then_synthesize(tiny_model_dir, prompt_wav, tmp_path):
-    from echovox.app.checkpoint import load_model_dir
+    from echovox.model_dir import load_model_dir
 
     loaded = load_model_dir(tiny_model_dir)
     codec = loaded.codec.save_pretrained(tmp_path / "codec")

@@ -6,7 +6,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pytest
 import soundfile as sf
-from app_helpers import REPO, SR, voice
+from model_helpers import REPO, SR, voice
 
 from echovox.app.demo import EXAMPLE_PROMPT, EXAMPLE_PROMPT_TEXT
 from echovox.app.spectrogram import spectrogram_image

@@ -7,8 +7,9 @@ import json
 import numpy as np
 import pytest
 
-from echovox.app.checkpoint import EMBEDDED_MODEL_DIR, REQUIRED_FILES
 from echovox.app.demo import EXAMPLE_PROMPT, EXAMPLE_PROMPT_TEXT
+from echovox.app.synthesizer import EMBEDDED_MODEL_DIR
+from echovox.model_dir import REQUIRED_FILES
 
 MAX_BYTES = 60 * 1024 * 1024
 
@@ -38,7 +39,7 @@ def test_embedded_decoding_settings_are_the_large_recipes():
 
     import yaml
 
-    from echovox.app.checkpoint import SpectralMatchConfig, VoiceMatchConfig
+    from echovox.model_dir import SpectralMatchConfig, VoiceMatchConfig
 
     repo = Path(__file__).resolve().parents[2]
     model = yaml.safe_load((repo / "recipes/synthetic/large.yaml").read_text())["model"]

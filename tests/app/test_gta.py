@@ -8,15 +8,15 @@ import warnings
 import numpy as np
 import pytest
 import soundfile as sf
-from app_helpers import SR, build_tiny_model, voice
+from model_helpers import SR, build_tiny_model, voice
 
 from echovox.app.gta import plan_shards, write_gta_latents
 
 
 @pytest.fixture(scope="module")
 def expected_synth(tmp_path_factory):
-    from echovox.app.checkpoint import VoiceMatchConfig
     from echovox.app.synthesizer import Synthesizer
+    from echovox.model_dir import VoiceMatchConfig
 
     d = build_tiny_model(
         tmp_path_factory.mktemp("gta_model") / "tiny",

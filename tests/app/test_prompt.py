@@ -1,8 +1,7 @@
 import numpy as np
 import pytest
-from app_helpers import SR, voice
+from model_helpers import SR, voice
 
-from echovox.app.checkpoint import PromptConfig
 from echovox.app.prompt import (
     condition_prompt,
     frame_db,
@@ -11,6 +10,7 @@ from echovox.app.prompt import (
     trim_silent_edges,
 )
 from echovox.audio import AudioError
+from echovox.model_dir import PromptConfig
 
 CFG = PromptConfig()
 

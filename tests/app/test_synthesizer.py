@@ -7,7 +7,7 @@ import sys
 import numpy as np
 import pytest
 import soundfile as sf
-from app_helpers import REPO, SR, voice
+from model_helpers import REPO, SR, voice
 
 from echovox.app.asr import AsrUnavailableError
 from echovox.app.synthesizer import ClonedAudio, CloneRequest, TextError, VoicePrompt
@@ -286,11 +286,11 @@ def test_half_weights_default_follows_the_stored_weights(tiny_model_dir, prompt_
     """Unset, half_weights is on for a CPU exactly when the AR's weights are stored float16:
     then its float16 decode copies are the stored weights, bit for bit."""
     import torch
-    from app_helpers import build_tiny_model
+    from model_helpers import build_tiny_model
     from safetensors.torch import load_file
 
-    from echovox.app.checkpoint import AR_WEIGHTS
     from echovox.app.synthesizer import Synthesizer
+    from echovox.model_dir import AR_WEIGHTS
 
     assert Synthesizer.from_pretrained(tiny_model_dir, device="cpu").half_weights is False
     f16 = build_tiny_model(tmp_path / "f16", weights_dtype="float16")
@@ -345,7 +345,7 @@ def test_expected_nar_decoding(tmp_path, prompt_wav):
     import dataclasses
 
     import torch
-    from app_helpers import build_tiny_model
+    from model_helpers import build_tiny_model
 
     from echovox.app.synthesizer import Synthesizer
 
@@ -381,10 +381,10 @@ def test_voice_match_decodes_the_prompts_own_frames(tmp_path, prompt_wav, nar_de
     import dataclasses
 
     import torch
-    from app_helpers import build_tiny_model
+    from model_helpers import build_tiny_model
 
-    from echovox.app.checkpoint import VoiceMatchConfig
     from echovox.app.synthesizer import Synthesizer
+    from echovox.model_dir import VoiceMatchConfig
 
     tts = Synthesizer.from_pretrained(
         build_tiny_model(
@@ -435,11 +435,11 @@ def test_latent_contrast_scales_each_channels_deviation_before_voice_matching(
     import dataclasses
 
     import torch
-    from app_helpers import build_tiny_model
+    from model_helpers import build_tiny_model
 
-    from echovox.app.checkpoint import VoiceMatchConfig
     from echovox.app.synthesizer import Synthesizer
     from echovox.codec.matching import match_latents
+    from echovox.model_dir import VoiceMatchConfig
 
     tts = Synthesizer.from_pretrained(
         build_tiny_model(
@@ -493,12 +493,12 @@ def test_spectral_match_moves_the_outputs_spectrum_towards_the_prompts(tmp_path,
     import dataclasses
 
     import torch
-    from app_helpers import build_tiny_model
+    from model_helpers import build_tiny_model
 
-    from echovox.app.checkpoint import SpectralMatchConfig
     from echovox.app.synthesizer import Synthesizer
     from echovox.codec.losses import mel_filterbank
     from echovox.codec.matching import _stft_frame, long_term_spectrum
+    from echovox.model_dir import SpectralMatchConfig
 
     match = SpectralMatchConfig(weight=1.0, frame_weight=0.5, bands=16, max_db=80.0)
     tts = Synthesizer.from_pretrained(
@@ -543,10 +543,10 @@ def test_residual_voice_match_keeps_the_first_codebook_and_takes_the_prompts_res
     """mode "residual", weight 1, k 1: every decoded latent is one of the first codebook's
     vectors (the AR's code, kept) plus the residual part of one of the prompt's frames."""
     import torch
-    from app_helpers import build_tiny_model
+    from model_helpers import build_tiny_model
 
-    from echovox.app.checkpoint import VoiceMatchConfig
     from echovox.app.synthesizer import Synthesizer
+    from echovox.model_dir import VoiceMatchConfig
 
     match = VoiceMatchConfig(weight=1.0, k=1, mode="residual")
     tts = Synthesizer.from_pretrained(

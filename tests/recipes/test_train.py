@@ -124,7 +124,7 @@ def test_stage_7_names_the_missing_export(tmp_path):
 
 
 def test_stage_7_hands_the_model_settings_to_the_assembler(tmp_path, monkeypatch):
-    import echovox.app.checkpoint as checkpoint
+    import echovox.model_dir as checkpoint
 
     cfg = config_from_dict(
         {

@@ -2,10 +2,10 @@ import json
 
 import pytest
 import torch
-from app_helpers import build_tiny_model
+from model_helpers import build_tiny_model
 
-from echovox.app import checkpoint as ck
-from echovox.app.checkpoint import CheckpointError, assemble_model_dir, load_model_dir
+from echovox import model_dir as ck
+from echovox.model_dir import CheckpointError, assemble_model_dir, load_model_dir
 
 
 def test_model_dir_holds_every_file_and_round_trips(tiny_model_dir):

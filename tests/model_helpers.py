@@ -1,4 +1,4 @@
-"""Shared helpers of the app tests (a plain module name, unique to this folder)."""
+"""Helpers of the tests that need a model directory (a plain module name, unique in tests/)."""
 
 from __future__ import annotations
 
@@ -6,18 +6,18 @@ from pathlib import Path
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[1]
 SR = 8_000  # the tiny codec's rate
 
 
 def build_tiny_model(directory, **save_kwargs):
     import torch
 
-    from echovox.app.checkpoint import save_model_dir
     from echovox.codec import CodecConfig, RVQCodec
     from echovox.lm.ar import ARModel
     from echovox.lm.config import ARConfig, NARConfig
     from echovox.lm.nar import NARModel
+    from echovox.model_dir import save_model_dir
     from echovox.text import SymbolTable
 
     torch.manual_seed(0)

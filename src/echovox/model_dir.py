@@ -27,6 +27,13 @@ from pathlib import Path
 from typing import Any
 
 from echovox.checkpoint import (
+    AR_WEIGHTS,
+    CARD_NAME,
+    CODEC_WEIGHTS,
+    CONFIG_NAME,
+    FORMAT,
+    NAR_WEIGHTS,
+    SYMBOLS_NAME,
     CheckpointError,
     load_weights,
     read_json,
@@ -34,18 +41,9 @@ from echovox.checkpoint import (
     storage_dtype,
     write_json,
 )
+from echovox.version import package_version
 
-FORMAT = "echovox-model-v1"
-CONFIG_NAME = "config.json"
-CODEC_WEIGHTS = "codec.safetensors"
-AR_WEIGHTS = "ar.safetensors"
-NAR_WEIGHTS = "nar.safetensors"
-SYMBOLS_NAME = "symbols.json"
-CARD_NAME = "README.md"
 REQUIRED_FILES = (CONFIG_NAME, CODEC_WEIGHTS, AR_WEIGHTS, NAR_WEIGHTS, SYMBOLS_NAME)
-
-# The embedded default model, echovox-tiny, ships inside the package.
-EMBEDDED_MODEL_DIR = Path(__file__).resolve().parent / "pretrained" / "echovox-tiny"
 
 
 @dataclass
@@ -318,7 +316,6 @@ def save_model_dir(
     them back to float32; the rounding moves decoded audio by far less than the codec's own
     error)."""
 
-    from echovox import __version__
     from echovox.lm.generate import SamplingSettings
 
     voice_match = voice_match or VoiceMatchConfig()
@@ -348,7 +345,7 @@ def save_model_dir(
         spectral_match=spectral_match or SpectralMatchConfig(),
         latent_contrast=latent_contrast,
         name=name,
-        echovox_version=__version__,
+        echovox_version=package_version(),
     )
     dtype = storage_dtype(weights_dtype)
     save_weights(codec, directory / CODEC_WEIGHTS, dtype=dtype)
