@@ -190,7 +190,6 @@ def assemble_model(
     nar_decoding: Literal["codes", "expected"] = "codes",
     voice_match_weight: float = 0.0,
     voice_match_k: int = 4,
-    voice_match_mode: Literal["latent", "residual"] = "latent",
     spectral_match_weight: float = 0.0,
     spectral_match_frame_weight: float = 0.0,
     spectral_match_k: int = 4,
@@ -216,9 +215,6 @@ def assemble_model(
             (0-1) towards the mean of its voice_match_k nearest latents of the voice prompt;
             0 turns it off (see app/README.md).
         voice_match_k: how many of the prompt's frames each output frame is matched with.
-        voice_match_mode: "latent" moves the whole latent; "residual" keeps each frame's first
-            codebook (what is said) and moves only the residual codebooks' part, matched by
-            the first codebook.
         spectral_match_weight: after decoding, filter the output so its long-term spectrum
             moves this far (0-1) towards the voice prompt's; 0 turns it off (see
             app/README.md).
@@ -245,7 +241,7 @@ def assemble_model(
         prompt_seconds=prompt_seconds,
         name=name,
         nar_decoding=nar_decoding,
-        voice_match={"weight": voice_match_weight, "k": voice_match_k, "mode": voice_match_mode},
+        voice_match={"weight": voice_match_weight, "k": voice_match_k},
         spectral_match={
             "weight": spectral_match_weight,
             "frame_weight": spectral_match_frame_weight,
@@ -430,56 +426,8 @@ def eval_compare(a: str, b: str, output: str | None = None):
         print(f"wrote {output}", file=sys.stderr)
 
 
-def gta_latents(
-    output: str,
-    tokens: str = "exp/synthetic/tokens/train",
-    segments: str = "exp/synthetic/segments",
-    model: str | None = None,
-    limit: int | None = None,
-    shard_size: int = 32,
-    seed: int = 0,
-    threads: int | None = None,
-    bf16: bool | None = None,
-):
-    """Write ground-truth-aligned latents of a training split for a codec decoder fine-tune
-    (`data.latents_dir` of `echovox codec train`): each utterance's true first codebook
-    completed by the model's NAR, from a 3-s prompt cut from another utterance of its speaker,
-    as the expected latent synthesis decodes (voice-matched). Killed, it resumes: finished
-    shards (OUTPUT/shard_NNNNN.npz) are kept and skipped.
-
-    Args:
-        output: the folder for the shards.
-        tokens: a recipe's token split (its id, speaker and text columns).
-        segments: the recipe's segments dataset (each utterance's recording span).
-        model: a model directory; omitted: the embedded default model.
-        limit: only the first N utterances of the split, shuffled by seed.
-        shard_size: utterances per shard file.
-        seed: the shuffle, the prompt each utterance gets and the NAR's sampling.
-        threads: CPU threads for torch (default: torch's choice).
-        bf16: the NAR under bfloat16 autocast on a CPU (true) or float32 (false); omitted:
-            the Synthesizer's default, so the latents are the ones synthesis makes here.
-    """
-    from .gta import corpus_utterances, write_gta_latents
-    from .synthesizer import Synthesizer
-
-    if threads is not None:
-        import torch
-
-        torch.set_num_threads(max(1, threads))
-    utterances = corpus_utterances(tokens, segments)
-    synth = Synthesizer.from_pretrained(model, bf16=bf16)
-    counts = write_gta_latents(
-        synth, utterances, output, shard_size=shard_size, seed=seed, limit=limit
-    )
-    print(
-        f"{output}: {counts['written']} shards written, {counts['skipped']} already there; "
-        f"{counts['utterances']} utterances written, {counts['left_out']} left out"
-    )
-
-
 COMMANDS = {
     "synthesize": synthesize,
-    "gta_latents": gta_latents,
     "demo": demo,
     "assemble_model": assemble_model,
     # `echovox eval make_list ...`, `echovox eval run ...`, `echovox eval compare A B`

@@ -250,8 +250,7 @@ class Synthesizer:
         """For the NAR to complete a recording x (mono float32 at self.sample_rate) of `text`
         in the voice of prompt vp: its phoneme sequence (as _phoneme_sequences makes it) and
         the recording's own first codebook [T]. Raises TextError for unspeakable text and
-        AudioError when the recording and the prompt exceed the NAR's frames
-        (complete_first_codebook, `echovox gta_latents`)."""
+        AudioError when the recording and the prompt exceed the NAR's frames."""
         import torch
 
         try:
@@ -592,7 +591,7 @@ class Synthesizer:
 
     def _nar_distributions(self, prompts, phonemes, first, seed) -> list:
         """The NAR's per-item [Q, T_i, K] distributions over every codebook (the first one
-        as given), as expected decoding takes them (_complete, `echovox gta_latents`)."""
+        as given), as expected decoding takes them."""
         from echovox.lm.generate import generate_nar_distributions
 
         with self._cpu_autocast():
@@ -618,8 +617,7 @@ class Synthesizer:
     def _decode(self, codes, prompt_codes=None, expected: bool = False) -> np.ndarray:
         """[Q, T] codes, or [Q, T, K] distributions with expected=True (Codec.decode_expected)
         -> [S] float32. prompt_codes [Q, P]: the voice prompt's, matched against when
-        config.voice_match.weight > 0 (VoiceMatchConfig; mode "latent" moves the whole latent,
-        "residual" the residual codebooks' part only), after config.latent_contrast; None (a
+        config.voice_match.weight > 0 (VoiceMatchConfig), after config.latent_contrast; None (a
         resynthesis) decodes the codes as they are. On CUDA the decoder convolutions run in
         float16 under autocast, on a CPU in bfloat16 when self.bf16; the codebook lookup stays
         float32 (autocast leaves embedding gathers alone; the expected latent's weighted sum
@@ -648,9 +646,8 @@ class Synthesizer:
         or [Q, T, K] distributions with expected=True, as codebook vectors, each channel's
         deviation from its mean scaled by config.latent_contrast, then voice-matched against
         prompt_codes [Q, P] per config.voice_match (unmatched at weight 0); without
-        prompt_codes (a resynthesis) neither. What `_decode` renders, and what
-        `echovox gta_latents` stores for a decoder fine-tune."""
-        from echovox.codec.matching import match_latents, match_residuals
+        prompt_codes (a resynthesis) neither. What `_decode` renders."""
+        from echovox.codec.matching import match_latents
 
         codes = codes[None].to(self.device)
         to_latent = self.codec.expected_latent if expected else self.codec.codes_latent
@@ -666,15 +663,6 @@ class Synthesizer:
             return latent
         prompt_codes = prompt_codes[None].to(self.device)
         reference = self.codec.codes_latent(prompt_codes)
-        if match.mode == "residual":
-            return match_residuals(
-                latent,
-                to_latent(codes[:, :1]),
-                reference,
-                self.codec.codes_latent(prompt_codes[:, :1]),
-                match.k,
-                match.weight,
-            )
         return match_latents(latent, reference, match.k, match.weight)
 
 

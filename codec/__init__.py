@@ -20,7 +20,6 @@ _EXPORTS = {
     "CodecConfig": "config",
     "PRESET_NAMES": "config",
     "match_latents": "matching",
-    "match_residuals": "matching",
     "match_spectrum": "matching",
     "long_term_spectrum": "matching",
     "CodecOutput": "model",
@@ -41,7 +40,6 @@ __all__ = [
     "ResidualVectorQuantizer",
     "best_device",
     "match_latents",
-    "match_residuals",
     "match_spectrum",
     "long_term_spectrum",
 ]
@@ -49,7 +47,7 @@ __all__ = [
 if TYPE_CHECKING:
     from .base import Codec, best_device
     from .config import PRESET_NAMES, CodecConfig
-    from .matching import long_term_spectrum, match_latents, match_residuals, match_spectrum
+    from .matching import long_term_spectrum, match_latents, match_spectrum
     from .model import CodecOutput, RVQCodec
     from .pretrained import EncodecCodec
     from .quantizer import QuantizerOutput, ResidualVectorQuantizer

@@ -27,17 +27,10 @@ def match_latents(
     reference: Tensor,
     k: int = 4,
     weight: float = 0.5,
-    *,
-    keys: Tensor | None = None,
-    reference_keys: Tensor | None = None,
 ) -> Tensor:
     """latent [B, D, T], reference [B, D, P] -> [B, D, T]: each frame moved `weight` of the
     way to the mean of its k nearest reference frames by cosine similarity (weight 0: the
-    latent unchanged; 1: replaced). k is capped at P.
-
-    keys [B, E, T] and reference_keys [B, E, P], given together, are what "nearest" is
-    measured on instead of the latents themselves: frame t takes the mean of the reference
-    frames whose keys are nearest to its key (`match_residuals` keys on the first codebook)."""
+    latent unchanged; 1: replaced). k is capped at P."""
     if latent.dim() != 3 or reference.dim() != 3:
         raise ValueError(
             f"latent and reference must be [B, D, T] and [B, D, P], got "
@@ -48,22 +41,6 @@ def match_latents(
             f"latent {tuple(latent.shape)} and reference {tuple(reference.shape)} differ in "
             "batch or latent size"
         )
-    if (keys is None) != (reference_keys is None):
-        raise ValueError("keys and reference_keys go together: give both or neither")
-    if keys is None:
-        keys, reference_keys = latent, reference
-    elif (
-        keys.dim() != 3
-        or reference_keys.dim() != 3
-        or keys.shape[0::2] != latent.shape[0::2]
-        or reference_keys.shape[0::2] != reference.shape[0::2]
-        or keys.shape[1] != reference_keys.shape[1]
-    ):
-        raise ValueError(
-            f"keys {tuple(keys.shape)} and reference_keys {tuple(reference_keys.shape)} must "
-            f"be [B, E, T] and [B, E, P] for latent {tuple(latent.shape)} and reference "
-            f"{tuple(reference.shape)}"
-        )
     if reference.shape[2] == 0:
         raise ValueError("the reference has no frames to match against")
     if k < 1:
@@ -73,49 +50,14 @@ def match_latents(
     if weight == 0.0 or latent.shape[2] == 0:
         return latent
     ref = reference.to(latent.dtype).transpose(1, 2)  # [B, P, D]
-    sim = torch.nn.functional.normalize(keys.to(latent.dtype).transpose(1, 2), dim=-1) @ (
-        torch.nn.functional.normalize(reference_keys.to(latent.dtype).transpose(1, 2), dim=-1)
+    sim = torch.nn.functional.normalize(latent.transpose(1, 2), dim=-1) @ (
+        torch.nn.functional.normalize(ref, dim=-1)
     ).transpose(1, 2)  # [B, T, P]
     idx = sim.topk(min(k, ref.shape[1]), dim=-1, sorted=True).indices  # [B, T, k]
     rows = torch.arange(ref.shape[0], device=ref.device)[:, None, None]
     neighbours = ref[rows, idx]  # [B, T, k, D]
     matched = neighbours.mean(2).transpose(1, 2)  # [B, D, T]
     return torch.lerp(latent, matched, weight)
-
-
-def match_residuals(
-    latent: Tensor,
-    first: Tensor,
-    reference: Tensor,
-    reference_first: Tensor,
-    k: int = 4,
-    weight: float = 1.0,
-) -> Tensor:
-    """An RVQ latent is the first codebook's vector plus the residual codebooks' sum. Keep each
-    frame's first-codebook part and move its residual part `weight` of the way to the mean
-    residual of the k reference frames whose first-codebook vectors are nearest (cosine).
-
-    latent, first: [B, D, T], the output's whole latent and its first codebook's part;
-    reference, reference_first: [B, D, P], the same for the voice prompt. Why: in a VALL-E
-    model the AR's first codebook carries what is said, and the residual codebooks that the
-    NAR fills in carry much of the voice; the prompt's frames that share a first-codebook
-    sound hold that sound's residuals in the prompt's own voice, so the content stays the
-    AR's while the voice detail comes from the prompt (`match_latents` on the whole latent
-    also pulls the first codebook's part, the words, towards the prompt)."""
-    if first.shape != latent.shape or reference_first.shape != reference.shape:
-        raise ValueError(
-            f"first {tuple(first.shape)} and reference_first {tuple(reference_first.shape)} "
-            f"must match latent {tuple(latent.shape)} and reference {tuple(reference.shape)}"
-        )
-    residual = match_latents(
-        latent - first,
-        reference - reference_first,
-        k,
-        weight,
-        keys=first,
-        reference_keys=reference_first,
-    )
-    return first + residual
 
 
 # Frames quieter than this below an utterance's loudest frame are pauses, left out of its

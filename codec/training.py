@@ -33,7 +33,7 @@ from .losses import (
     generator_adversarial_loss,
 )
 from .metrics import si_sdr
-from .model import CodecOutput, RVQCodec
+from .model import RVQCodec
 
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg")
 CODEC_PARTS = ("encoder", "quantizer", "decoder")  # the RVQCodec submodules train.freeze names
@@ -105,16 +105,6 @@ class DataConfig:
     items_per_epoch: int = 2000
     val_items: int = 16
     val_segment_seconds: float = 3.0
-    # ground-truth-aligned (GTA) latents for a decoder-only fine-tune: a folder of shards that
-    # `echovox gta_latents` writes (the LMs' latents for the training audio, `LatentSegments`;
-    # train_dir is then unused: the shards name their recording spans). Each item decodes from
-    # its GTA latent with probability `latents_fraction`, else from its own tokens. Why: the
-    # decoder learned from the quantiser's latents, but at synthesis it renders the NAR's
-    # expected latents, which are smoother (about three quarters of the residual codebooks'
-    # variance is what the NAR cannot predict); Tacotron 2 trained its vocoder on the mels its
-    # own model predicted for the training audio for the same reason
-    latents_dir: str | None = None
-    latents_fraction: float = 0.5
 
 
 @dataclass
@@ -287,82 +277,6 @@ class AudioSegments(Dataset):
         return torch.from_numpy(np.ascontiguousarray(wav))[None]
 
 
-class LatentSegments(Dataset):
-    """(wav [1, S], latent [D, F], from_latent) triples for GTA decoder training: a random
-    utterance of the shards in `root` (weighted by length) at a random frame offset, its audio
-    read from the recording span the shard names, F = S / hop frames of its latent aligned to
-    it. from_latent is True with probability `fraction`: the item decodes from the latent,
-    else from its own tokens. Utterances shorter than a segment are left out.
-
-    A shard (`.npz`, no pickles) holds the arrays ids, paths, starts, ends (seconds in the
-    recording), samples (the span's length at `sample_rate`) and lat_0 ... lat_{N-1}
-    ([D, ceil(samples / hop)] each)."""
-
-    def __init__(
-        self,
-        root: str | Path,
-        sample_rate: int,
-        hop: int,
-        dim: int,
-        segment_seconds: float,
-        items: int,
-        fraction: float = 0.5,
-    ) -> None:
-        root = Path(root)
-        shards = sorted(root.glob("*.npz")) if root.is_dir() else []
-        if not shards:
-            raise FileNotFoundError(f"no GTA latent shards (*.npz) under {root}")
-        if not 0.0 <= fraction <= 1.0:
-            raise ValueError(f"data.latents_fraction must be in [0, 1], got {fraction}")
-        self.frames = int(round(segment_seconds * sample_rate / hop))
-        if self.frames < 1:
-            raise ValueError(f"data.segment_seconds {segment_seconds} is under one frame")
-        self.sample_rate, self.hop, self.items, self.fraction = sample_rate, hop, items, fraction
-        self.spans: list[tuple[str, float]] = []
-        self.latents: list[np.ndarray] = []
-        for shard in shards:
-            with np.load(shard, allow_pickle=False) as z:
-                for i, (path, start, n) in enumerate(zip(z["paths"], z["starts"], z["samples"])):
-                    lat = z[f"lat_{i}"]
-                    if lat.ndim != 2 or lat.shape[0] != dim:
-                        raise ValueError(
-                            f"{shard}: latent {i} is {lat.shape}, the codec's latents are "
-                            f"[{dim}, T]"
-                        )
-                    if lat.shape[1] != -(-int(n) // hop):
-                        raise ValueError(
-                            f"{shard}: latent {i} has {lat.shape[1]} frames for {int(n)} "
-                            f"samples at hop {hop}"
-                        )
-                    if not np.isfinite(lat).all():
-                        raise ValueError(f"{shard}: latent {i} is not finite")
-                    if lat.shape[1] >= self.frames and int(n) >= self.frames * hop:
-                        self.spans.append((str(path), float(start)))
-                        self.latents.append(lat)
-        if not self.latents:
-            raise AudioError(f"no GTA latent under {root} is as long as a training segment")
-        lengths = np.array([lat.shape[1] for lat in self.latents], dtype=np.float64)
-        self.weights = lengths / lengths.sum()
-
-    def __len__(self) -> int:
-        return self.items
-
-    def __getitem__(self, i: int) -> tuple[Tensor, Tensor, Tensor]:
-        rng = np.random.default_rng(int(torch.randint(0, 2**31 - 1, ()).item()) + i)
-        k = int(rng.choice(len(self.latents), p=self.weights))
-        lat = self.latents[k]
-        f = int(rng.integers(0, lat.shape[1] - self.frames + 1))
-        path, start = self.spans[k]
-        n = self.frames * self.hop
-        t0 = start + f * self.hop / self.sample_rate
-        wav = load_audio(path, self.sample_rate, start=t0, end=t0 + n / self.sample_rate)[:n]
-        if wav.size < n:
-            wav = np.pad(wav, (0, n - wav.size))
-        latent = torch.from_numpy(lat[:, f : f + self.frames].astype(np.float32))
-        use = torch.tensor(bool(rng.random() < self.fraction))
-        return torch.from_numpy(np.ascontiguousarray(wav))[None], latent, use
-
-
 class CodecDataModule(L.LightningDataModule):
     def __init__(self, cfg: DataConfig, model: CodecConfig) -> None:
         super().__init__()
@@ -371,23 +285,12 @@ class CodecDataModule(L.LightningDataModule):
         self.sample_rate = model.sample_rate
 
     def train_dataloader(self) -> DataLoader:
-        if self.cfg.latents_dir:
-            ds = LatentSegments(
-                self.cfg.latents_dir,
-                self.sample_rate,
-                self.model.hop_length,
-                self.model.dim,
-                self.cfg.segment_seconds,
-                self.cfg.items_per_epoch,
-                self.cfg.latents_fraction,
-            )
-        else:
-            ds = AudioSegments(
-                self.cfg.train_dir,
-                self.sample_rate,
-                self.cfg.segment_seconds,
-                self.cfg.items_per_epoch,
-            )
+        ds = AudioSegments(
+            self.cfg.train_dir,
+            self.sample_rate,
+            self.cfg.segment_seconds,
+            self.cfg.items_per_epoch,
+        )
         return DataLoader(
             ds,
             batch_size=self.cfg.batch_size,
@@ -483,11 +386,11 @@ class CodecLightningModule(L.LightningModule):
     def training_step(self, batch: Tensor, batch_idx: int) -> None:
         opt_g, opt_d = self.optimizers()
         self._hold_frozen_in_eval()  # Lightning may have restored train mode after validation
-        wav, gta = (batch, None) if isinstance(batch, Tensor) else (batch[0], batch[1:])
+        wav = batch
         if self.adversarial and int(self.disc_warmup_done) < self.cfg.disc_warmup_steps:
             self._discriminator_warmup_step(wav, opt_d)
             return
-        out = self.model(wav) if gta is None else self._gta_forward(wav, *gta)
+        out = self.model(wav)
         fake = out.audio
         adversarial = self.adversarial
         logs: dict[str, Any] = {}
@@ -515,16 +418,6 @@ class CodecLightningModule(L.LightningModule):
         self.log("mel", losses["mel"].detach(), prog_bar=True, on_step=True, logger=False)
         if int(self.gen_steps) % self.cfg.log_utilisation_every == 0:
             self.log_dict(self.utilisation_logs(), on_step=True, batch_size=wav.shape[0])
-
-    def _gta_forward(self, wav: Tensor, latent: Tensor, from_latent: Tensor) -> CodecOutput:
-        """Decode each item from its GTA latent where from_latent, else from its own tokens
-        (the frozen encoder and quantiser's latent); data.latents_dir needs both frozen."""
-        with torch.no_grad():
-            q = self.model.quantizer(self.model.encoder(wav))
-        use = from_latent.to(wav.device).view(-1, 1, 1)
-        mixed = torch.where(use, latent.to(q.quantized.dtype), q.quantized)
-        audio = self.model.decoder(mixed)[..., : wav.shape[-1]]
-        return CodecOutput(audio=audio, codes=q.codes, commitment_loss=q.commitment_loss, n_q=q.n_q)
 
     def _discriminator_warmup_step(self, wav: Tensor, opt_d) -> None:
         """One discriminator step against the generator held fixed (train.disc_warmup_steps)."""
@@ -663,11 +556,6 @@ def train(run: RunConfig, ckpt_path: str | None = None) -> Path:
     if run.init_from:
         init_weights(module.model, run.init_from)
         print(init_discriminator(module.discriminator, run.init_from))
-    if run.data.latents_dir and not {"encoder", "quantizer"} <= set(run.train.freeze):
-        raise ValueError(
-            "data.latents_dir fine-tunes the decoder alone: set train.freeze to "
-            "[encoder, quantizer], so the tokens the latents were made from stay valid"
-        )
     data = CodecDataModule(run.data, run.model)
     lsteps = lightning_max_steps(
         run.trainer.max_steps, run.train.warmup_steps, run.train.disc_warmup_steps

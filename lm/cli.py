@@ -97,9 +97,6 @@ def export(checkpoint: str, output: str) -> None:
     }  # LightningCLI adds keys
     optim = hp.pop("optim", None)
     hp.pop("init_from", None)  # the weights come from the checkpoint; that folder may be gone
-    # a training loss only (the export is the NAR alone), and its codec may be gone too
-    hp.pop("latent_loss_weight", None)
-    hp.pop("latent_codec", None)
     task = LMTask(**hp)
     if optim is not None:
         task.hparams["optim"] = optim

@@ -109,16 +109,7 @@ class ARConfig(_TransformerConfig):
 
 @dataclass
 class NARConfig(_TransformerConfig):
-    """Bidirectional model that fills codebooks 2..Q, conditioned on the stage by adaptive LN.
-
-    voice_cond: also condition every adaptive LN on the voice prompt as a whole: the mean of
-    its frames' embeddings (all Q codebooks summed), projected and added to the stage
-    embedding. The prompt's frames are in the attended sequence either way; this makes the
-    voice a term of every block's scale and shift that no attention pattern can miss. Its
-    projection starts at zero, so a NAR trained without it can be fine-tuned with it
-    (`LMTask(init_from=...)`) from the same outputs."""
-
-    voice_cond: bool = False
+    """Bidirectional model that fills codebooks 2..Q, conditioned on the stage by adaptive LN."""
 
     PRESETS: ClassVar[dict[str, dict[str, Any]]] = _PRESETS
 

@@ -97,23 +97,10 @@ class LMTask(L.LightningModule):
             draws the same stages).
         init_from: an exported LM directory (`echovox lm export`, safetensors) whose weights
             start the run: fine-tuning with a new optimizer and schedule, where resuming a
-            checkpoint would continue the old ones. A whole model directory (`echovox model
-            assemble`, e.g. app/pretrained/echovox-tiny) gives its AR or NAR, by this task's
+            checkpoint would continue the old ones. A whole model directory (`echovox
+            assemble_model`, e.g. app/pretrained/echovox-tiny) gives its AR or NAR, by this task's
             kind. Its kind and config must be this task's, except for dropout.
             A resumed run takes its weights from the checkpoint instead.
-        latent_loss_weight: NAR only. Adds, at this weight, the expected-latent loss to the
-            cross-entropy: the squared distance between the stage's expected codebook vector
-            (the softmax-weighted mean of its codebook's vectors, what `nar_decoding:
-            expected` decodes) and the true code's vector, divided by the codebook's variance
-            (1 is no better than the codebook's mean). Why: with residual codebooks that the
-            NAR ranks right 1-4 % of the time, cross-entropy gives no credit for a near miss,
-            and its softmax stays close to uniform, whose expectation is the mean voice; this
-            loss rewards getting the vector close, in the space the decoder reads. Measured
-            on echovox-tiny's NAR, it moved nothing: that softmax's expected vectors were
-            already as good as its inputs allow (lm/finetune_nar_latent_cpu.yaml).
-        latent_codec: the codec whose codebooks define that loss (the one the tokens were
-            made with); required when latent_loss_weight > 0. Its weights are not trained
-            and not saved with the NAR.
     """
 
     def __init__(
@@ -126,8 +113,6 @@ class LMTask(L.LightningModule):
         accuracy_top_k: int = 10,
         seed: int = 0,
         init_from: str | None = None,
-        latent_loss_weight: float = 0.0,
-        latent_codec: str | None = None,
     ) -> None:
         super().__init__()
         # the optimizer settings go in as a plain dict: checkpoints must load with
@@ -142,18 +127,6 @@ class LMTask(L.LightningModule):
         self.optim = optim or OptimSettings()
         self.accuracy_top_k = accuracy_top_k
         self.seed = seed
-        self.latent_loss_weight = latent_loss_weight
-        if latent_loss_weight < 0:
-            raise ValueError(f"latent_loss_weight must be >= 0, got {latent_loss_weight}")
-        if latent_loss_weight > 0:
-            if kind != "nar":
-                raise ValueError("latent_loss_weight is a NAR loss; the AR has no expected latent")
-            if latent_codec is None:
-                raise ValueError(
-                    "latent_loss_weight > 0 needs latent_codec: the codec directory whose "
-                    "tokens the NAR trains on"
-                )
-            self._load_codebooks(latent_codec)
 
     @property
     def config(self) -> ARConfig | NARConfig:
@@ -168,52 +141,12 @@ class LMTask(L.LightningModule):
         # dropout is a training setting, not part of the weights' shape or meaning: a model
         # trained without it may be fine-tuned with it (and the other way round)
         same = dataclasses.replace(source.config, dropout=self.model.config.dropout)
-        # a NAR without voice conditioning may start one with it: the new projection is the
-        # only missing weight, and it starts at zero (NARConfig.voice_cond)
-        grown = getattr(same, "voice_cond", None) is False and getattr(
-            self.model.config, "voice_cond", False
-        )
-        if grown:
-            same = dataclasses.replace(same, voice_cond=True)
         if model_kind(source) != self.kind or same != self.model.config:
             raise CheckpointError(
                 f"init_from {directory}: it holds a {model_kind(source)} model with "
                 f"{source.config}, this task trains a {self.kind} model with {self.model.config}"
             )
-        missing, unexpected = self.model.load_state_dict(source.state_dict(), strict=not grown)
-        if unexpected or any(not k.startswith("voice_proj.") for k in missing):
-            raise CheckpointError(
-                f"init_from {directory}: weights do not match (missing {missing}, "
-                f"unexpected {unexpected})"
-            )
-
-    def _load_codebooks(self, directory: str) -> None:
-        """The codec's codebook vectors [Q, K, D] and each codebook's variance [Q], as buffers
-        that are not saved: the checkpoint and the export hold the NAR only."""
-        from echovox.codec import Codec
-
-        codec = Codec.from_pretrained(directory, device="cpu")
-        c = self.model.config
-        books = codec.codebook_vectors()
-        if len(books) != c.n_codebooks or any(b.shape[0] != c.codebook_size for b in books):
-            raise ValueError(
-                f"latent_codec {directory}: {len(books)} codebooks of "
-                f"{[b.shape[0] for b in books]} entries, the NAR has {c.n_codebooks} of "
-                f"{c.codebook_size}"
-            )
-        books = torch.stack([b.detach().float() for b in books])  # [Q, K, D]
-        var = (books - books.mean(1, keepdim=True)).pow(2).sum(-1).mean(1)  # [Q]
-        self.register_buffer("codebooks", books, persistent=False)
-        self.register_buffer("codebook_var", var.clamp(min=1e-8), persistent=False)
-
-    def _latent_loss(self, logits: Tensor, targets: Tensor, real: Tensor, stage: int) -> Tensor:
-        """The expected-latent loss of one NAR stage (see the class docstring); logits
-        [B, T, K], targets and real [B, T]."""
-        book = self.codebooks[stage]  # [K, D]
-        expected = torch.softmax(logits.float(), dim=-1) @ book  # [B, T, D]
-        true = book[targets.clamp(0, book.shape[0] - 1)]
-        err = (expected - true).pow(2).sum(-1) / self.codebook_var[stage]
-        return (err * real).sum() / real.sum().clamp(min=1)
+        self.model.load_state_dict(source.state_dict())
 
     # ---------------------------------------------------------------- steps
     def _ar_sequences(self, batch: TokenBatch) -> tuple[Tensor, Tensor]:
@@ -283,18 +216,6 @@ class LMTask(L.LightningModule):
         loss = F.cross_entropy(
             out.logits.flatten(0, 1).float(), targets.flatten(), ignore_index=-100
         )
-        if self.latent_loss_weight > 0:  # {stage}/loss is then the sum the optimizer sees
-            latent = self._latent_loss(out.logits, codes[:, stage], real, stage)
-            self.log_dict(
-                {
-                    f"{stage_name}/ce": loss.detach(),
-                    f"{stage_name}/latent_nmse": latent.detach(),
-                    f"{stage_name}/latent_nmse_q{stage + 1}": latent.detach(),
-                },
-                batch_size=len(targets),
-                sync_dist=stage_name != "train",
-            )
-            loss = loss + self.latent_loss_weight * latent
         self._log_metrics(stage_name, loss, out.logits, codes[:, stage], real, stage)
         return loss
 

@@ -44,7 +44,6 @@ class NARModel(nn.Module):
         self.audio_alpha = nn.Parameter(torch.ones(1))
         # stage index s = j - 1 in 1..Q-1 (0-based codebook being predicted)
         self.stage_emb = nn.Embedding(Q, c.d_model)
-        self.voice_proj = Linear(c.d_model, c.d_model) if c.voice_cond else None
         self.blocks = nn.ModuleList(
             Block(c.d_model, c.n_heads, c.d_ffn, c.dropout, adaptive=True)
             for _ in range(c.n_layers)
@@ -58,7 +57,7 @@ class NARModel(nn.Module):
         init_weights(self)
         nn.init.normal_(self.heads, std=0.02)
         # zero-init the adaptive LN projections: every block starts as a plain pre-norm block
-        for lin in [*self.cond, self.final_cond, *([self.voice_proj] if c.voice_cond else [])]:
+        for lin in [*self.cond, self.final_cond]:
             nn.init.zeros_(lin.weight)
             nn.init.zeros_(lin.bias)
 
@@ -118,10 +117,6 @@ class NARModel(nn.Module):
         )
         mask = key_valid[:, None, None, :]  # bidirectional: every query sees every real key
         s = self.stage_emb(stage)[:, None]  # [B, 1, D]
-        if self.voice_proj is not None:  # the prompt's mean frame embedding (see NARConfig)
-            valid = lengths_to_mask(prompt_lens, P).to(prompt_emb.dtype)[:, :, None]
-            voice = (prompt_emb * valid).sum(1) / valid.sum(1).clamp(min=1)
-            s = s + self.voice_proj(voice)[:, None]
         for block, cond in zip(self.blocks, self.cond):
             x = block(x, mask, cond=cond(s))
         scale, shift = self.final_cond(s).chunk(2, dim=-1)

@@ -284,15 +284,18 @@ def test_voice_match_is_stored_and_checked(tmp_path, tiny_model_dir):
     kw = _assemble_inputs(tmp_path, tiny_model_dir)
     out = assemble_model_dir(tmp_path / "m", voice_match={"weight": 0.5, "k": 2}, **kw)
     assert load_model_dir(out).config.voice_match == ck.VoiceMatchConfig(weight=0.5, k=2)
-    assert load_model_dir(out).config.voice_match.mode == "latent"  # the default mode
-    res = assemble_model_dir(
-        tmp_path / "r", voice_match={"weight": 1, "k": 4, "mode": "residual"}, **kw
-    )
-    assert load_model_dir(res).config.voice_match == ck.VoiceMatchConfig(1.0, 4, "residual")
+    # directories written while matching had modes record "latent", the one kept
+    cfg = json.loads((out / "config.json").read_text())
+    cfg["voice_match"]["mode"] = "latent"
+    (out / "config.json").write_text(json.dumps(cfg))
+    assert load_model_dir(out).config.voice_match == ck.VoiceMatchConfig(weight=0.5, k=2)
+    cfg["voice_match"]["mode"] = "residual"
+    (out / "config.json").write_text(json.dumps(cfg))
+    with pytest.raises(CheckpointError, match="no longer supported"):
+        load_model_dir(out)
     for bad, message in (
         ({"weight": 2}, "weight must be in"),
         ({"k": 0}, "k must be"),
-        ({"weight": 1, "mode": "whole"}, "mode must be one of"),
         ({"neighbours": 3}, "neighbours"),
     ):
         with pytest.raises(CheckpointError, match=message):

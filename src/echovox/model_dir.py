@@ -89,36 +89,22 @@ class TextConfig:
     trim_silence: bool = True
 
 
-# how voice matching pulls towards the prompt (VoiceMatchConfig.mode)
-VOICE_MATCH_MODES = ("latent", "residual")
-
-
 @dataclass
 class VoiceMatchConfig:
     """Before decoding, pull each output frame's codec latent towards the voice prompt's own
     frames (after kNN-VC). weight 0 turns it off. Why: the NAR renders the residual codebooks,
     which carry much of the voice, poorly; the prompt's own frames hold them exactly. Needs a
-    codec that exposes its codebooks.
-
-    mode "latent": move the whole latent `weight` of the way to the mean of its k nearest
-    (cosine) prompt latents (`echovox.codec.match_latents`). mode "residual": keep the first
-    codebook's part (the AR's, what is said) and move the residual codebooks' part to the mean
-    residual of the k prompt frames whose first-codebook vectors are nearest
-    (`echovox.codec.match_residuals`)."""
+    codec that exposes its codebooks. Each latent moves `weight` of the way to the mean of its
+    k nearest (cosine) prompt latents (`echovox.codec.match_latents`)."""
 
     weight: float = 0.0
     k: int = 4
-    mode: str = "latent"
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.weight <= 1.0:
             raise ValueError(f"voice_match.weight must be in [0, 1], got {self.weight}")
         if self.k < 1:
             raise ValueError(f"voice_match.k must be at least 1, got {self.k}")
-        if self.mode not in VOICE_MATCH_MODES:
-            raise ValueError(
-                f"voice_match.mode must be one of {list(VOICE_MATCH_MODES)}, not {self.mode!r}"
-            )
 
 
 @dataclass
@@ -226,13 +212,23 @@ class ModelDirConfig:
         try:
             text = TextConfig(**d.pop("text", {}))
             prompt = PromptConfig(**d.pop("prompt", {}))
-            voice_match = VoiceMatchConfig(**d.pop("voice_match", {}))
+            voice_match = VoiceMatchConfig(**_without_latent_mode(d.pop("voice_match", {})))
             spectral = SpectralMatchConfig(**d.pop("spectral_match", {}))
             return cls(
                 text=text, prompt=prompt, voice_match=voice_match, spectral_match=spectral, **d
             )
         except (TypeError, ValueError) as err:
             raise CheckpointError(f"{where}: {err}") from err
+
+
+def _without_latent_mode(voice_match: dict[str, Any]) -> dict[str, Any]:
+    """Model directories written before voice matching lost its modes record mode "latent",
+    the one kept; any other mode is an error that says it is gone."""
+    voice_match = dict(voice_match)
+    mode = voice_match.pop("mode", "latent")
+    if mode != "latent":
+        raise ValueError(f"voice_match.mode {mode!r} is no longer supported: only latent matching")
+    return voice_match
 
 
 @dataclass
@@ -607,7 +603,7 @@ def assemble_model_dir(
     a frame budget per phoneme that suits the codec's frame rate).
     nar_decoding: "codes" or "expected" (NAR_DECODINGS); "expected" needs a codec that
     exposes its codebooks (Codec.decode_expected).
-    voice_match: VoiceMatchConfig fields (weight, k, mode); a weight above 0 also needs such
+    voice_match: VoiceMatchConfig fields (weight, k); a weight above 0 also needs such
     a codec.
     spectral_match: SpectralMatchConfig fields (weight, frame_weight, k, bands, max_db).
     latent_contrast: the decoded latent's deviation from its mean, times this (see

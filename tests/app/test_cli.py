@@ -173,23 +173,21 @@ def test_assemble_model_then_synthesize(tiny_model_dir, prompt_wav, tmp_path):
         "cli-test",
         "--voice_match_weight",
         "1",
-        "--voice_match_mode",
-        "residual",
         "--spectral_match_weight",
         "0.7",
     )
     assert res.returncode == 0, res.stderr
     assert (out_dir / "config.json").is_file() and "cli-test" in (out_dir / "README.md").read_text()
     match = json.loads((out_dir / "config.json").read_text())["voice_match"]
-    assert match == {"weight": 1.0, "k": 4, "mode": "residual"}
+    assert match == {"weight": 1.0, "k": 4}
     spectral = json.loads((out_dir / "config.json").read_text())["spectral_match"]
     assert spectral == {"weight": 0.7, "frame_weight": 0.0, "k": 4, "bands": 64, "max_db": 12.0}
     res = run(
         "assemble_model",
         *(tmp_path / "bad", "--codec", codec, "--ar", tmp_path / "ar", "--nar", tmp_path / "nar"),
-        *("--voice_match_weight", "1", "--voice_match_mode", "whole"),
+        *("--voice_match_weight", "2"),
     )
-    assert res.returncode != 0 and "whole" in res.stderr and "Traceback" not in res.stderr
+    assert res.returncode != 0 and "weight" in res.stderr and "Traceback" not in res.stderr
     assert not (tmp_path / "bad").exists()
     res = run("assemble_model", tmp_path / "x", "--codec", codec, "--ar", tmp_path / "ar")
     assert res.returncode != 0 and "required" in res.stderr and "Traceback" not in res.stderr

@@ -536,52 +536,6 @@ def test_spectral_match_moves_the_outputs_spectrum_towards_the_prompts(tmp_path,
         assert rms(after) == pytest.approx(rms(before), rel=0.15)
 
 
-@pytest.mark.parametrize("nar_decoding", ["codes", "expected"])
-def test_residual_voice_match_keeps_the_first_codebook_and_takes_the_prompts_residuals(
-    tmp_path, prompt_wav, nar_decoding
-):
-    """mode "residual", weight 1, k 1: every decoded latent is one of the first codebook's
-    vectors (the AR's code, kept) plus the residual part of one of the prompt's frames."""
-    import torch
-    from model_helpers import build_tiny_model
-
-    from echovox.app.synthesizer import Synthesizer
-    from echovox.model_dir import VoiceMatchConfig
-
-    match = VoiceMatchConfig(weight=1.0, k=1, mode="residual")
-    tts = Synthesizer.from_pretrained(
-        build_tiny_model(tmp_path / "m", nar_decoding=nar_decoding, voice_match=match),
-        device="cpu",
-        bf16=False,
-    )
-    assert tts.config.voice_match == match
-    seen, firsts = [], []
-    decode_latent = tts.codec.decode_latent
-    tts.codec.decode_latent = lambda latent: seen.append(latent.clone()) or decode_latent(latent)
-    import echovox.lm.generate as gen
-
-    generate_ar = gen.generate_ar
-
-    def spy_ar(*args, **kwargs):
-        out = generate_ar(*args, **kwargs)
-        firsts.extend(out.codes)
-        return out
-
-    gen.generate_ar = spy_ar
-    try:
-        voice = tts.prepare_prompt(prompt_wav, PROMPT_TEXT)
-        tts.clone("Match the voice.", voice)
-    finally:
-        gen.generate_ar = generate_ar
-    frames = seen[-1][0].T  # [T, D]
-    first = tts.codec.codebook_vectors()[0].float()[firsts[-1]]  # [T, D]: the AR's codes
-    assert len(frames) == len(first) > 0
-    prompt = tts.codec.codes_latent(voice.codes[None])[0].T  # [P, D]
-    prompt_resid = prompt - tts.codec.codes_latent(voice.codes[None, :1])[0].T
-    distance = torch.cdist(frames - first, prompt_resid).min(1).values
-    assert float(distance.max()) < 1e-4
-
-
 def test_complete_first_codebook_is_the_references_q1_through_the_nar(synth, prompt_wav):
     """What a perfect AR would give: the recording's own first codebook, codebooks 2..Q from
     the NAR (conditioned on the prompt and the text), decoded the model's way."""

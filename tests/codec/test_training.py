@@ -273,7 +273,6 @@ def test_fine_tune_config_errors(tmp_path, audio_dir):
         "continue_whole_16k_cpu.yaml",
         "continue_whole_cont_16k_cpu.yaml",
         "finetune_decoder_loud_16k_cpu.yaml",
-        "finetune_decoder_gta_16k_cpu.yaml",
     ],
 )
 def test_shipped_configs_parse(name):
@@ -288,7 +287,6 @@ def test_shipped_configs_parse(name):
         "continue_whole_cont_16k_cpu.yaml",
         "finetune_whole_16k_gpu.yaml",
         "finetune_decoder_loud_16k_cpu.yaml",
-        "finetune_decoder_gta_16k_cpu.yaml",
     ],
 )
 def test_configs_continue_the_committed_codec_and_its_discriminators(name):
@@ -374,119 +372,3 @@ def test_audio_segments_crop_randomly_and_pad(audio_dir):
     long = AudioSegments(audio_dir, 8000, 5.0, random_crop=False)
     assert len(long) == 3 and long[0].shape == (1, 40000)  # 1.2 s files zero-padded
     assert float(long[0][0, 20000:].abs().max()) == 0.0
-
-
-def _write_gta_shard(path, wav_path, spans, dim, hop, sr):
-    """A GTA shard over spans (start seconds, samples) of wav_path; latent frame t of span i
-    holds i * 1000 + t in every channel, so a crop tells where it came from."""
-    import numpy as np
-
-    lats = {
-        f"lat_{i}": np.tile(i * 1000 + np.arange(-(-n // hop), dtype=np.float16), (dim, 1))
-        for i, (_, n) in enumerate(spans)
-    }
-    np.savez(
-        path,
-        ids=np.array([f"u{i}" for i in range(len(spans))]),
-        paths=np.array([str(wav_path)] * len(spans)),
-        starts=np.array([s for s, _ in spans]),
-        ends=np.array([s + n / sr for s, n in spans]),
-        samples=np.array([n for _, n in spans]),
-        **lats,
-    )
-
-
-def test_latent_segments_align_audio_with_latents(tmp_path):
-    import numpy as np
-    import soundfile as sf
-
-    from echovox.codec.training import LatentSegments
-
-    sr, hop, dim = 8000, 32, 4
-    ramp = np.arange(16000, dtype=np.float32) / 16000  # each sample tells its position
-    sf.write(str(tmp_path / "rec.wav"), ramp, sr, subtype="FLOAT")
-    shards = tmp_path / "gta"
-    shards.mkdir()
-    # utterance 0: 0.5 s from 0.25 s; utterance 1: 40 samples, shorter than a segment
-    _write_gta_shard(
-        shards / "a.npz", tmp_path / "rec.wav", [(0.25, 4000), (1.0, 40)], dim, hop, sr
-    )
-    ds = LatentSegments(shards, sr, hop, dim, segment_seconds=0.04, items=8, fraction=1.0)
-    assert len(ds) == 8 and len(ds.latents) == 1  # the short one is left out
-    seen = set()
-    for i in range(8):
-        wav, lat, use = ds[i]
-        assert wav.shape == (1, 320) and lat.shape == (dim, 10) and bool(use)
-        f = int(lat[0, 0])
-        seen.add(f)
-        assert torch.equal(lat[:, -1], torch.full((dim,), float(f + 9)))  # frames in order
-        # the audio starts where frame f of the span starts
-        assert float(wav[0, 0]) == pytest.approx((0.25 * sr + f * hop) / 16000, abs=1e-6)
-    assert len(seen) > 1  # random offsets
-    ds.fraction = 0.0
-    assert not any(bool(ds[i][2]) for i in range(8))  # every item from its own tokens
-
-    with pytest.raises(ValueError, match=r"\[8, T\]"):
-        LatentSegments(shards, sr, hop, 8, 0.04, items=2)
-    with pytest.raises(ValueError, match="frames for"):
-        LatentSegments(shards, sr, hop * 2, dim, 0.04, items=2)
-    with np.load(shards / "a.npz") as z:
-        broken = {k: z[k] for k in z.files}
-    broken["lat_0"] = broken["lat_0"].copy()
-    broken["lat_0"][0, 3] = np.nan
-    np.savez(shards / "b.npz", **broken)
-    with pytest.raises(ValueError, match="b.npz: latent 0 is not finite"):
-        LatentSegments(shards, sr, hop, dim, 0.04, items=2)
-    (shards / "b.npz").unlink()
-    with pytest.raises(FileNotFoundError, match="no GTA latent shards"):
-        LatentSegments(tmp_path / "none", sr, hop, dim, 0.04, items=2)
-    with pytest.raises(ValueError, match="latents_fraction"):
-        LatentSegments(shards, sr, hop, dim, 0.04, items=2, fraction=1.5)
-
-
-def test_gta_forward_decodes_each_item_from_its_source(audio_dir):
-    """from_latent picks, per item, the GTA latent or the item's own tokens."""
-    from echovox.codec.training import AudioSegments
-
-    torch.manual_seed(0)
-    cfg = CodecConfig.from_name("tiny", kmeans_iters=1)
-    module = CodecLightningModule(cfg, TrainConfig(freeze=("encoder", "quantizer"), **TINY_TRAIN))
-    module.model.eval()
-    wav = torch.stack([AudioSegments(audio_dir, 8000, 0.256, items=2)[i] for i in range(2)])
-    module.model(wav)  # k-means initialisation
-    latent = torch.randn(2, cfg.dim, 2048 // cfg.hop_length)
-    with torch.no_grad():
-        out = module._gta_forward(wav, latent, torch.tensor([True, False]))
-        own = module.model(wav).audio
-        from_latent = module.model.decoder(latent)[..., :2048]
-    assert torch.allclose(out.audio[0], from_latent[0], atol=1e-5)
-    assert torch.allclose(out.audio[1], own[1], atol=1e-5)
-    assert not torch.allclose(out.audio[0], own[0], atol=1e-3)
-
-
-def test_gta_fine_tune_trains_the_decoder_alone(tmp_path, audio_dir):
-    """data.latents_dir: a decoder-only fine-tune on GTA shards runs, keeps every token, and
-    refuses to run with an encoder or codebooks that could change."""
-    import numpy as np
-    import soundfile as sf
-
-    first = _tiny_run(tmp_path / "a", audio_dir, max_steps=1)
-    base = Codec.from_pretrained(train(first), device="cpu")
-    shards = tmp_path / "gta"
-    shards.mkdir()
-    rec = tmp_path / "rec.wav"
-    sf.write(
-        str(rec), np.random.default_rng(0).standard_normal(8000).astype(np.float32) * 0.1, 8000
-    )
-    _write_gta_shard(shards / "s.npz", rec, [(0.0, 4000), (0.5, 4000)], 16, 32, 8000)
-    ft = _tiny_run(tmp_path / "b", audio_dir, max_steps=2)
-    ft.init_from = str(Path(first.out_dir) / "model")
-    ft.data.latents_dir = str(shards)
-    with pytest.raises(ValueError, match="decoder alone"):
-        train(ft)
-    ft.train = TrainConfig(**{**vars(ft.train), "freeze": ("encoder", "quantizer")})
-    tuned = Codec.from_pretrained(train(ft), device="cpu")
-    wav = torch.randn(1, 1, 4000) * 0.1
-    assert torch.equal(base.encode(wav), tuned.encode(wav))
-    changed = [k for k, v in base.state_dict().items() if not torch.equal(v, tuned.state_dict()[k])]
-    assert changed and all(k.startswith("decoder") for k in changed)

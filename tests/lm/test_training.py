@@ -136,42 +136,6 @@ def test_init_from_starts_training_from_an_export_and_checks_it(tmp_path):
     assert torch.equal(tuned.model.heads, source.model.heads)
 
 
-def test_voice_conditioning_grows_from_a_nar_without_it(tmp_path):
-    """A voice_cond NAR may start from a NAR without it: every shared weight is copied, the
-    new projection starts at zero (so the logits are the source's), and once it moves the
-    logits follow the prompt's mean frame only through it."""
-    from echovox.checkpoint import CheckpointError
-
-    torch.manual_seed(0)
-    source = LMTask("nar", "tiny", TOY)
-    with torch.no_grad():  # as trained: the adaptive LN projections start at zero
-        for lin in [*source.model.cond, source.model.final_cond]:
-            lin.weight.normal_(std=0.1)
-    source.export(tmp_path / "nar")
-    grown = LMTask("nar", "tiny", {**TOY, "voice_cond": True}, init_from=str(tmp_path / "nar"))
-    assert grown.model.config.voice_cond and not source.model.config.voice_cond
-    K, Q = TOY["codebook_size"], TOY["n_codebooks"]
-    phon, lens = torch.randint(1, 20, (2, 7)), torch.tensor([7, 5])
-    prompt, prompt_lens = torch.randint(0, K, (2, Q, 6)), torch.tensor([6, 4])
-    target, target_lens = torch.randint(0, K, (2, Q, 9)), torch.tensor([9, 8])
-    args = (phon, lens, prompt, prompt_lens, target, target_lens, 2)
-    source.model.eval(), grown.model.eval()
-    with torch.no_grad():
-        torch.testing.assert_close(grown.model(*args).logits, source.model(*args).logits)
-        grown.model.voice_proj.weight.normal_(std=0.5)
-        moved = grown.model(*args).logits
-        assert not torch.allclose(moved, source.model(*args).logits)
-        # padding past a prompt's length does not count towards its mean
-        padded = prompt.clone()
-        padded[1, :, 4:] = (padded[1, :, 4:] + 1) % K
-        out = grown.model(phon, lens, padded, prompt_lens, target, target_lens, 2).logits
-        torch.testing.assert_close(out[1], moved[1])
-    # the other way round there is a weight with nowhere to go
-    grown.export(tmp_path / "voice")
-    with pytest.raises(CheckpointError, match="holds a nar model"):
-        LMTask("nar", "tiny", TOY, init_from=str(tmp_path / "voice"))
-
-
 def test_nar_prefix_mode_trains_on_the_frames_after_the_prompt():
     """In prefix mode the loss covers only the target frames: a NAR given the toy corpus
     learns it as well as in span mode, and a batch of 2-frame or 1-frame utterances is still
@@ -191,65 +155,6 @@ def test_nar_prefix_mode_trains_on_the_frames_after_the_prompt():
     batch = Collator(0, prompt_frames=4, prompt_mode="prefix")(one)
     assert batch.prompt_lens.tolist() == [0] and batch.nar_target()[1].tolist() == [1]
     assert math.isfinite(task._step(batch, "train", 0).item())
-
-
-def test_nar_expected_latent_loss_scores_vectors_in_the_codec_space(tmp_path):
-    """latent_loss_weight adds the squared distance between the softmax's expected codebook
-    vector and the true code's vector, over the codebook's variance, to the cross-entropy;
-    the codec's codebooks come from latent_codec and are neither trained nor saved."""
-    from echovox.codec import CodecConfig, RVQCodec
-
-    codec = RVQCodec(CodecConfig.from_name("tiny", n_codebooks=4, codebook_size=32))
-    with torch.no_grad():  # fresh codebooks are zeros until k-means: give them spread
-        for book in codec.codebook_vectors():
-            book.copy_(torch.randn_like(book))
-    codec.save_pretrained(tmp_path / "codec")
-    task = LMTask("nar", "tiny", TOY, latent_loss_weight=1.0, latent_codec=str(tmp_path / "codec"))
-    books = torch.stack([b.detach() for b in codec.codebook_vectors()])
-    assert torch.allclose(task.codebooks, books)
-    var = (books[2] - books[2].mean(0)).pow(2).sum(-1).mean()
-    targets = torch.tensor([[3, 7, 0]])
-    real = torch.tensor([[True, True, False]])
-    sure = torch.full((1, 3, 32), -1e4).scatter(-1, targets[..., None], 0.0)
-    assert task._latent_loss(sure, targets, real, 2).item() == pytest.approx(0.0, abs=1e-6)
-    wrong = torch.full((1, 3, 32), -1e4)
-    wrong[0, :, 5] = 0.0
-    want = (books[2][5] - books[2][3]).pow(2).sum() + (books[2][5] - books[2][7]).pow(2).sum()
-    got = task._latent_loss(wrong, targets, real, 2).item()
-    assert got == pytest.approx((want / 2 / var).item(), rel=1e-4)
-    uniform = task._latent_loss(torch.zeros(1, 3, 32), targets, real, 2).item()
-    assert 0 < uniform < got
-    # it joins the cross-entropy, and it trains: the toy NAR's loss falls under it
-    items = _items(toy_rows(200, seed=0, **TOY))
-    plain = LMTask("nar", "tiny", TOY)
-    plain.model.load_state_dict(task.model.state_dict())
-    logged = {}
-    task.log = plain.log = lambda *a, **k: None
-    task.log_dict = lambda d, **k: logged.update(d)
-    plain.log_dict = lambda *a, **k: None
-    task._nar_stage = plain._nar_stage = lambda name, i: 2
-    batch = Collator(0, prompt_frames=4)(items[:8])
-    total = task._step(batch, "train", 0).item()
-    assert plain._step(batch, "train", 0).item() == pytest.approx(logged["train/ce"].item())
-    assert total == pytest.approx((logged["train/ce"] + logged["train/latent_nmse"]).item())
-    assert logged["train/latent_nmse"].item() > 0.1
-    assert _fit(task, items, 40) < 0.1
-    # the codebooks stay out of the checkpoint and the export
-    assert not any("codebook" in k for k in task.state_dict())
-    out = task.export(tmp_path / "nar")
-    assert set(load_pretrained(out).state_dict()) == set(task.model.state_dict())
-    with pytest.raises(ValueError, match="needs latent_codec"):
-        LMTask("nar", "tiny", TOY, latent_loss_weight=1.0)
-    with pytest.raises(ValueError, match="NAR loss"):
-        LMTask("ar", "tiny", TOY, latent_loss_weight=1.0, latent_codec=str(tmp_path / "codec"))
-    with pytest.raises(ValueError, match="codebooks of"):
-        LMTask(
-            "nar",
-            "tiny",
-            {**TOY, "codebook_size": 64},
-            latent_loss_weight=1.0,
-            latent_codec=str(tmp_path / "codec"),
-        )
 
 
 def test_ar_scores_only_the_utterance_after_a_prompt_utterance(tmp_path):
@@ -305,8 +210,6 @@ def test_shipped_yaml_configs_build(tmp_path, monkeypatch):
             else:  # a training run's export: built here from scratch
                 assert start
                 overrides = ["--model.init_from=null"]
-        if config["model"].get("latent_codec"):  # a committed codec: it must fit the NAR
-            overrides.append(f"--model.latent_codec={REPO / config['model']['latent_codec']}")
         if path.stem.endswith("_gpu"):  # GPU fine-tunes: built here on the CPU
             assert config["trainer"]["accelerator"] == "gpu"
             overrides += ["--trainer.accelerator=cpu", "--trainer.precision=32-true"]
