@@ -20,7 +20,7 @@ def train(
     max_time: str | None = None,
     keep_exports: bool | None = None,
 ) -> str:
-    """Train an RVQ codec from a YAML run config (see codec/train_tiny.yaml).
+    """Train an RVQ codec from a YAML run config (see codec/configs/).
 
     Args:
         config_file: YAML run config with model/train/data/trainer sections; `base: OTHER.yaml`

@@ -164,41 +164,11 @@ class RunConfig:
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> RunConfig:
-        """A run config file; `base: OTHER.yaml` in it starts from that file (see load_run_yaml)."""
-        return cls.from_dict(load_run_yaml(path))
+        """A run config file; `base: OTHER.yaml` in it starts from that file
+        (echovox.config_files)."""
+        from echovox.config_files import load_yaml
 
-
-def load_run_yaml(path: str | Path, _chain: tuple[Path, ...] = ()) -> dict[str, Any]:
-    """A run config YAML as a dict. A top-level `base: OTHER.yaml` (resolved against this
-    file's folder) is read first and this file's keys override it: sections merge key by key,
-    anything else (a list, a number) is replaced whole. So a run that continues another
-    names only what differs, and the resolved config is what `train` records.
-    Written here rather than taken from jsonargparse's config merging: the codec's run configs
-    are plain dataclasses read from YAML, and this is their one composition rule."""
-    import yaml
-
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"no such config file: {path}")
-    if path.resolve() in _chain:
-        names = " -> ".join(str(p) for p in (*_chain, path.resolve()))
-        raise ValueError(f"run config bases form a loop: {names}")
-    try:
-        d = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as err:
-        raise ValueError(f"{path}: not valid YAML ({err})") from err
-    if not isinstance(d, dict):
-        raise ValueError(f"{path}: a run config is a mapping of sections, got {type(d).__name__}")
-    base = d.pop("base", None)
-    if base is None:
-        return d
-    merged = load_run_yaml(path.parent / str(base), (*_chain, path.resolve()))
-    for key, value in d.items():
-        if isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = {**merged[key], **value}
-        else:
-            merged[key] = value
-    return merged
+        return cls.from_dict(load_yaml(path))
 
 
 def _build(cls, d: dict | None, what: str):
@@ -635,6 +605,5 @@ __all__ = [
     "TrainerConfig",
     "init_discriminator",
     "lightning_max_steps",
-    "load_run_yaml",
     "train",
 ]

@@ -20,7 +20,8 @@ def train(
 
     Args:
         config_path: YAML with `trainer:`, `model:` (echovox.lm.lightning.LMTask) and `data:`
-            (echovox.lm.lightning.TokenDataModule) sections, e.g. lm/train_ar_small.yaml.
+            (echovox.lm.lightning.TokenDataModule) sections, e.g. lm/configs/ar.yaml; a
+            `base: OTHER.yaml` in it starts from that file (echovox.config_files).
         ckpt_path: Lightning checkpoint to resume from; "last" takes the run's newest
             checkpoint when one exists and starts fresh otherwise; None always starts fresh.
         overrides: further LightningCLI arguments, e.g. ["--trainer.max_steps=100"].
@@ -56,24 +57,34 @@ def train(
 
 
 def build_cli(config_path: str, overrides: list[str] | None = None):
-    """The LightningCLI (trainer, LMTask, TokenDataModule) of a training YAML, not yet run."""
+    """The LightningCLI (trainer, LMTask, TokenDataModule) of a training YAML, not yet run.
+    The YAML's `base:` is merged in first: LightningCLI reads the resolved copy."""
+    import tempfile
+
+    import yaml
     from lightning.pytorch.cli import LightningCLI
+
+    from echovox.config_files import load_yaml
 
     from .lightning import LMTask, TokenDataModule
 
-    with warnings.catch_warnings():
-        # we are that Python caller: `args` comes from our own command line, parsed by jsonargparse
-        warnings.filterwarnings("ignore", message="LightningCLI's args parameter")
-        return LightningCLI(
-            LMTask,
-            TokenDataModule,
-            args=["--config", config_path, *(overrides or [])],
-            run=False,
-            save_config_kwargs={"overwrite": True},
-            # the bucketed sampler shards itself across ranks; Lightning must not wrap it
-            trainer_defaults={"use_distributed_sampler": False},
-            seed_everything_default=0,
-        )
+    resolved = load_yaml(config_path)
+    with tempfile.TemporaryDirectory(prefix="echovox-lm-") as tmp:
+        path = Path(tmp) / Path(config_path).name
+        path.write_text(yaml.safe_dump(resolved, sort_keys=False))
+        with warnings.catch_warnings():
+            # we are that Python caller: `args` comes from our own command line
+            warnings.filterwarnings("ignore", message="LightningCLI's args parameter")
+            return LightningCLI(
+                LMTask,
+                TokenDataModule,
+                args=["--config", str(path), *(overrides or [])],
+                run=False,
+                save_config_kwargs={"overwrite": True},
+                # the bucketed sampler shards itself across ranks; Lightning must not wrap it
+                trainer_defaults={"use_distributed_sampler": False},
+                seed_everything_default=0,
+            )
 
 
 def export(checkpoint: str, output: str) -> None:

@@ -131,11 +131,11 @@ LM_KINDS = ("ar", "nar")
 
 @dataclass
 class LMTrainConfig:
-    """Stage 6: the AR and NAR training YAMLs (lm/train_*_small.yaml shape). Their data and
-    output paths are rewritten to point into the recipe's exp_dir."""
+    """Stage 6: the AR and NAR training YAMLs (lm/configs/*.yaml). Their data and output paths
+    are rewritten to point into the recipe's exp_dir."""
 
-    ar_config: str = "lm/train_ar_small.yaml"
-    nar_config: str = "lm/train_nar_small.yaml"
+    ar_config: str = "lm/configs/ar.yaml"
+    nar_config: str = "lm/configs/nar.yaml"
     threads: int = 1  # torch threads per model
     parallel: bool = True  # AR and NAR at once, each in its own process (they are independent)
     overrides: list[str] = field(default_factory=list)  # e.g. ["--trainer.max_steps=100"]
@@ -254,17 +254,18 @@ def config_from_dict(data: dict, where: str = "config") -> RecipeConfig:
 
 
 def load_config(path: str | Path, overrides: dict | None = None) -> RecipeConfig:
-    """Read a recipe YAML. Relative `exp_dir` and `corpus.root` stay relative to the working
+    """Read a recipe YAML (a `base: OTHER.yaml` in it starts from that file:
+    echovox.config_files). Relative `exp_dir` and `corpus.root` stay relative to the working
     directory (as in icefall/lhotse recipes, which are run from the repository root)."""
-    import yaml
+    from echovox.config_files import load_yaml
 
     path = Path(path)
     if not path.is_file():
         raise RecipeConfigError(f"recipe config not found: {path}")
     try:
-        data = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as err:
-        raise RecipeConfigError(f"{path} is not valid YAML: {err}") from err
+        data = load_yaml(path)
+    except (OSError, ValueError) as err:
+        raise RecipeConfigError(str(err)) from err
     for dotted, value in (overrides or {}).items():
         node = data
         *parents, leaf = dotted.split(".")

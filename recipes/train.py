@@ -45,13 +45,16 @@ def model_dir(cfg) -> Path:
 
 
 def run_yaml(cfg, kind: str) -> Path:
-    """Write exp_dir/lm/<kind>/train.yaml: the configured YAML with this recipe's paths."""
+    """Write exp_dir/lm/<kind>/train.yaml: the configured YAML, its base merged in, with this
+    recipe's paths."""
     import yaml
+
+    from echovox.config_files import load_yaml
 
     src = Path(getattr(cfg.lm, f"{kind}_config"))
     if not src.is_file():
         raise FileNotFoundError(f"lm.{kind}_config not found: {src}")
-    data: dict[str, Any] = yaml.safe_load(src.read_text()) or {}
+    data: dict[str, Any] = load_yaml(src)
     kind_in_yaml = (data.get("model") or {}).get("kind")
     if kind_in_yaml != kind:
         raise ValueError(f"lm.{kind}_config {src} trains model.kind={kind_in_yaml!r}, not {kind!r}")

@@ -37,12 +37,11 @@ def test_embedded_decoding_settings_are_the_large_recipes():
     """What large.yaml's stage 7 writes into config.json is how the embedded model decodes."""
     from pathlib import Path
 
-    import yaml
-
+    from echovox.config_files import load_yaml
     from echovox.model_dir import SpectralMatchConfig, VoiceMatchConfig
 
     repo = Path(__file__).resolve().parents[2]
-    model = yaml.safe_load((repo / "recipes/synthetic/large.yaml").read_text())["model"]
+    model = load_yaml(repo / "recipes/synthetic/large.yaml")["model"]
     cfg = json.loads((EMBEDDED_MODEL_DIR / "config.json").read_text())
     assert cfg["nar_decoding"] == model["nar_decoding"]
     assert VoiceMatchConfig(**cfg["voice_match"]) == VoiceMatchConfig(**model["voice_match"])

@@ -9,6 +9,7 @@ import pytest
 import torch
 import yaml
 
+from echovox.config_files import load_yaml
 from echovox.lm.checkpoint import load_pretrained, load_symbols, save_pretrained
 from echovox.lm.data import (
     Collator,
@@ -197,23 +198,11 @@ def test_ar_prompt_seconds_trains_through_the_yaml_and_needs_a_symbol_table(tmp_
 def test_shipped_yaml_configs_build(tmp_path, monkeypatch):
     from echovox.lm.cli import build_cli
 
-    configs = sorted((REPO / "lm").glob("*.yaml"))
-    assert len(configs) >= 4
+    configs = sorted((REPO / "lm" / "configs").glob("*.yaml"))
+    assert {p.stem for p in configs} >= {"ar", "nar", "ar_tiny", "nar_tiny"}
     monkeypatch.chdir(tmp_path)  # relative output paths land here
     for path in configs:
-        overrides = []
-        config = yaml.safe_load(path.read_text())
-        if path.stem.startswith("finetune_"):
-            start = config["model"]["init_from"]
-            if start == "app/pretrained/echovox-tiny":  # in the repository: it must fit
-                overrides = [f"--model.init_from={REPO / start}"]
-            else:  # a training run's export: built here from scratch
-                assert start
-                overrides = ["--model.init_from=null"]
-        if path.stem.endswith("_gpu"):  # GPU fine-tunes: built here on the CPU
-            assert config["trainer"]["accelerator"] == "gpu"
-            overrides += ["--trainer.accelerator=cpu", "--trainer.precision=32-true"]
-        cli = build_cli(str(path), overrides)
+        cli = build_cli(str(path))
         assert cli.model.kind in ("ar", "nar"), path
         assert cli.trainer.max_steps > 0
         assert cli.model.symbols is not None  # trained with the front end's table
@@ -232,7 +221,7 @@ def _config(
     if not (root / "train").exists():
         write_token_dataset(root / "train", toy_rows(64, seed=0, **TOY))
         write_token_dataset(root / "dev", toy_rows(8, seed=1, **TOY))
-    cfg = yaml.safe_load((REPO / f"lm/train_{kind}_tiny.yaml").read_text())
+    cfg = load_yaml(REPO / "lm" / "configs" / f"{kind}_tiny.yaml")
     cfg["trainer"].update(
         {
             "max_steps": 20,
@@ -385,8 +374,8 @@ def test_validation_batches_have_their_own_size(tmp_path):
     assert batches(small.train_dataloader()) == [64]  # training keeps max_frames
 
 
-def test_gpu_fine_tunes_rank_each_checkpoint_by_its_own_validation(tmp_path):
-    """The GPU configs' monitored checkpoint is saved when a validation ends. A step-triggered
+def test_shipped_configs_rank_each_checkpoint_by_its_own_validation(tmp_path):
+    """The shipped configs' monitored checkpoint is saved when a validation ends. A step-triggered
     save (every_n_train_steps) can run before that step's validation and carry the previous
     one's loss, so "the best checkpoint" could be one interval off."""
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
@@ -395,8 +384,10 @@ def test_gpu_fine_tunes_rank_each_checkpoint_by_its_own_validation(tmp_path):
 
     config = _config(tmp_path, "gpu", "nar", max_steps=30, val_check_interval=5)
     cfg = yaml.safe_load(config.read_text())
-    shipped = yaml.safe_load((REPO / "lm/finetune_nar_compact_gpu.yaml").read_text())
-    callbacks = shipped["trainer"]["callbacks"]
+    shipped = load_yaml(REPO / "lm" / "configs" / "nar.yaml")
+    callbacks = [
+        cb for cb in shipped["trainer"]["callbacks"] if cb["class_path"].endswith("ModelCheckpoint")
+    ]
     for cb in callbacks:
         args = cb["init_args"]
         args["dirpath"] = str(tmp_path / "gpu" / Path(args["dirpath"]).name)

@@ -174,7 +174,7 @@ def test_stages_0_to_8_with_bad_input(tmp_path, tiny_codec_dir):
         "--data.num_workers=0",
     ]
     lm = replace(
-        cfg.lm, ar_config="lm/train_ar_tiny.yaml", nar_config="lm/train_nar_tiny.yaml",
+        cfg.lm, ar_config="lm/configs/ar_tiny.yaml", nar_config="lm/configs/nar_tiny.yaml",
         overrides=overrides,
     )  # fmt: skip
     # the model decodes with a decoder-only fine-tune of the tokenising codec

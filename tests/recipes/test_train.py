@@ -10,6 +10,7 @@ import pytest
 import yaml
 from recipe_helpers import REPO, synthetic_config
 
+from echovox.config_files import load_yaml
 from echovox.recipes.config import RecipeConfigError, config_from_dict
 from echovox.recipes.train import (
     export_dir,
@@ -24,7 +25,7 @@ from echovox.recipes.train import (
 def test_run_yaml_keeps_resume_and_ranked_checkpoints_apart(tmp_path):
     cfg = synthetic_config(tmp_path)
     for kind in ("ar", "nar"):
-        setattr(cfg.lm, f"{kind}_config", str(REPO / f"lm/train_{kind}_compact.yaml"))
+        setattr(cfg.lm, f"{kind}_config", str(REPO / f"lm/configs/{kind}.yaml"))
         written = yaml.safe_load(run_yaml(cfg, kind).read_text())
         folders = {
             cb["init_args"]["dirpath"]: cb["init_args"].get("monitor")
@@ -40,7 +41,7 @@ def test_run_yaml_keeps_resume_and_ranked_checkpoints_apart(tmp_path):
 def test_run_yaml_sends_other_checkpoint_folders_to_the_resume_folder(tmp_path):
     """A folder of another name becomes checkpoints/, which a forced rerun clears."""
     cfg = synthetic_config(tmp_path)
-    own = yaml.safe_load((REPO / "lm/train_ar_tiny.yaml").read_text())
+    own = load_yaml(REPO / "lm/configs/ar_tiny.yaml")
     own["trainer"]["callbacks"][0]["init_args"]["dirpath"] = "somewhere/ckpts"
     (tmp_path / "own.yaml").write_text(yaml.safe_dump(own))
     cfg.lm.ar_config = str(tmp_path / "own.yaml")
@@ -76,7 +77,7 @@ def started(monkeypatch):
 def test_stage_6_trains_only_the_listed_models(tmp_path, started):
     cfg = synthetic_config(tmp_path)
     cfg.lm.kinds = ["ar"]
-    cfg.lm.ar_config = str(REPO / "lm/train_ar_compact.yaml")
+    cfg.lm.ar_config = str(REPO / "lm/configs/ar.yaml")
     (cfg.exp / "tokens" / "train").mkdir(parents=True)
     report = stage_train_lm(cfg)
     assert len(started) == 1 and str(run_yaml(cfg, "ar")) in started[0]
@@ -87,7 +88,7 @@ def test_stage_6_trains_only_the_listed_models(tmp_path, started):
 def test_each_model_gets_the_shared_overrides_then_its_own(tmp_path, started):
     cfg = synthetic_config(tmp_path)
     for kind in ("ar", "nar"):
-        setattr(cfg.lm, f"{kind}_config", str(REPO / f"lm/train_{kind}_compact.yaml"))
+        setattr(cfg.lm, f"{kind}_config", str(REPO / f"lm/configs/{kind}.yaml"))
     cfg.lm.overrides = ["--trainer.precision=bf16-mixed", "--trainer.max_steps=9"]
     cfg.lm.nar_overrides = ["--trainer.max_steps=2"]
     (cfg.exp / "tokens" / "train").mkdir(parents=True)
