@@ -1,43 +1,36 @@
 """The `echovox` console entry point.
 
-One entry point; every subcommand is a typed function, and jsonargparse builds the parser from
-its signature and docstring (the approach LightningCLI takes). Subsystems contribute a nested
-`COMMANDS` dict from their own `cli.py`; those modules import heavy libraries inside the
-functions so that `echovox --help` stays fast.
+One entry point; every subcommand is a typed function, or a dataclass of its options whose
+instance runs when called, and jsonargparse builds the parser from its signature and docstring
+(the approach LightningCLI takes). Subsystems contribute a nested `COMMANDS` dict from their own
+`cli.py`, each registered under pyproject's `echovox.commands` entry points, so this module
+names none of them: the recipes' commands mount here without the app importing the recipes.
+Those modules import heavy libraries inside the commands so that `echovox --help` stays fast.
 """
 
 from __future__ import annotations
 
-import importlib
+import dataclasses
 import sys
 from collections.abc import Callable
 
-# subcommand group -> module that exposes `COMMANDS: dict[str, Callable | dict]`
-SUBSYSTEMS: dict[str, str] = {
-    "text": "echovox.text.cli",
-    "codec": "echovox.codec.cli",
-    "lm": "echovox.lm.cli",
-    "recipe": "echovox.recipes.cli",
-    "app": "echovox.app.commands",
-}
+ENTRY_POINTS = "echovox.commands"
+# groups whose commands are top-level verbs: `echovox phonemize`, `echovox synthesize`
+TOP_LEVEL_GROUPS = ("text", "app")
 
 
 def commands() -> dict[str, Callable | dict]:
-    """All subcommands. Groups listed in SUBSYSTEMS whose module does not exist yet are skipped;
-    a module that exists but fails to import is a bug and raises."""
+    """All subcommands, group by group, from the `echovox.commands` entry points (name: the
+    group, value: the module that exposes `COMMANDS: dict[str, Callable | dict]`)."""
+    from importlib.metadata import entry_points
+
     out: dict[str, Callable | dict] = {}
-    for group, module_name in SUBSYSTEMS.items():
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as err:
-            if err.name == module_name:
-                continue
-            raise
-        cmds = module.COMMANDS
-        if group in ("text", "app"):
-            out.update(cmds)  # top-level verbs: `echovox phonemize`, `echovox synthesize`
+    for ep in entry_points(group=ENTRY_POINTS):
+        cmds = ep.load().COMMANDS
+        if ep.name in TOP_LEVEL_GROUPS:
+            out.update(cmds)
         else:
-            out[group] = cmds
+            out[ep.name] = cmds
     return out
 
 
@@ -91,12 +84,14 @@ def main(argv: list[str] | None = None) -> None:
 
     from jsonargparse import CLI
 
-    from .errors import AsrUnavailableError, SpeakerBackendError
+    from echovox.eval.errors import AsrUnavailableError, SpeakerBackendError
 
     args = normalize_flags(sys.argv[1:] if argv is None else argv)
     tree = commands()
     try:
-        CLI(tree, args=args, as_positional=True)
+        result = CLI(tree, args=args, as_positional=True)
+        if dataclasses.is_dataclass(result) and callable(result):
+            result()  # a command given as a dataclass of its options
     except (*USER_ERRORS, AsrUnavailableError, SpeakerBackendError) as err:
         if os.environ.get(DEBUG_ENV):
             raise

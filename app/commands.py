@@ -1,5 +1,4 @@
-"""Top-level app subcommands: `echovox synthesize`, `demo`, `assemble_model`,
-`eval run|make_list|compare`.
+"""Top-level app subcommands: `echovox synthesize`, `demo`, `assemble_model`.
 
 Heavy imports (torch, gradio) happen inside the functions so `echovox --help` stays fast.
 User errors are raised, and the entry point (`echovox.app.cli.main`) turns them into one line
@@ -67,7 +66,6 @@ def synthesize(
             echovox-tiny uses); omitted: the model's setting.
     """
     import dataclasses
-    import json
     import warnings
 
     from tqdm import tqdm
@@ -253,183 +251,8 @@ def assemble_model(
     print(path)
 
 
-def eval_make_list(
-    output: str,
-    synthetic: str | None = None,
-    speakers: str | None = None,
-    librispeech: str | None = None,
-    split: str = "test",
-    modes: str = "cross",
-    per_speaker: int = 10,
-    seed: int = 0,
-    min_seconds: float = 4.0,
-    max_seconds: float = 10.0,
-    prompt_seconds: float = 3.0,
-    max_prompt_seconds: float = 4.0,
-):
-    """Build a self-contained test list (OUTPUT/test.jsonl + 16 kHz wav files) for `eval run`.
-
-    Targets are utterances of min..max seconds; cross prompts are other utterances of the
-    speaker (preferably at most max_prompt_seconds long) cut to prompt_seconds at a quiet
-    point, with the whole prompt utterance's transcript; continuation prompts are the first
-    prompt_seconds of the target itself, the transcript split in proportion to the time kept.
-
-    Args:
-        output: the folder to write (test.jsonl, list_info.json, audio/, prompts/).
-        synthetic: a recipe manifest dataset folder, e.g. exp/synthetic/phonemes.
-        speakers: the synthetic corpus's speakers.json: take the speakers flagged heldout
-            (without it: the manifest rows whose split column is --split).
-        librispeech: a LibriSpeech-style tree (SPEAKER/CHAPTER/*.flac + *.trans.txt), e.g.
-            test-clean, instead of --synthetic.
-        split: the split of --synthetic to take when --speakers is not given.
-        modes: cross, continuation, or both comma-separated (cross,continuation).
-        per_speaker: target utterances drawn per speaker (0: all of them, as VALL-E uses for
-            LibriSpeech test-clean).
-        seed: seed of every random draw (targets per speaker, prompt per target).
-        min_seconds: shortest target utterance.
-        max_seconds: longest target utterance.
-        prompt_seconds: prompt length.
-        max_prompt_seconds: longest preferred cross-prompt utterance.
-    """
-    from .evaluation import (
-        ListSpec,
-        build_test_list,
-        librispeech_utterances,
-        synthetic_utterances,
-    )
-
-    if (synthetic is None) == (librispeech is None):
-        raise ValueError("give exactly one of --synthetic and --librispeech")
-    spec = ListSpec(
-        per_speaker=per_speaker or None,
-        seed=seed,
-        modes=tuple(m.strip() for m in modes.split(",") if m.strip()),
-        min_seconds=min_seconds,
-        max_seconds=max_seconds,
-        prompt_seconds=prompt_seconds,
-        max_prompt_seconds=max_prompt_seconds,
-    )
-    if synthetic is not None:
-        utts = synthetic_utterances(synthetic, speakers, split)
-        source = f"synthetic {synthetic}" + (f" (heldout in {speakers})" if speakers else "")
-    else:
-        utts = librispeech_utterances(librispeech)
-        source = f"librispeech {librispeech}"
-    built = build_test_list(utts, output, spec, source=source)
-    for note in built.notes:
-        print(f"note: {note}", file=sys.stderr)
-    print(f"{built.path}: {len(built.items)} items, {built.n_speakers} speakers")
-
-
-def eval_run(
-    test_list: str,
-    output: str = "exp/eval/run",
-    model: str | None = None,
-    ground_truth_only: bool = False,
-    outputs: bool = True,
-    asr: str = "pocketsphinx",
-    asr_model: str | None = None,
-    speaker_encoder: str = "resemblyzer",
-    speaker_model: str | None = None,
-    seed: int = 0,
-    batch_size: int = 8,
-    device: str = "auto",
-    threads: int | None = None,
-    limit: int | None = None,
-    codec_resynthesis: bool = True,
-    teacher_forced: bool = True,
-    half_weights: bool | None = None,
-    bf16: bool | None = None,
-):
-    """Synthesise a test list and score it against its ground truth: WER, SIM-o, speaker-ID
-    accuracy, duration ratio, RTF. Writes OUTPUT/results.json, OUTPUT/results.md and
-    OUTPUT/audio/ID.wav, and prints the markdown table.
-
-    Args:
-        test_list: a JSONL test list (see `echovox eval make_list`).
-        output: the folder for results and synthesised audio.
-        model: a model directory; omitted: the embedded default model.
-        ground_truth_only: score only the reference recordings (no model, no synthesis).
-        outputs: synthesise the list; false loads the model but scores only the
-            reference-derived columns (codec resynthesis, true q1 + NAR), to screen a codec
-            or NAR in minutes (see app/README.md).
-        asr: pocketsphinx (offline) or transformers (a Whisper or CTC model in --asr_model).
-        asr_model: the transformers ASR model folder (or the pocketsphinx model folder).
-        speaker_encoder: resemblyzer (offline) or wavlm (WavLMForXVector in --speaker_model).
-        speaker_model: the WavLMForXVector folder.
-        seed: sampling seed; batch b of the list is sampled with seed + b.
-        batch_size: list items per batched synthesis call.
-        device: auto (CUDA when present), cpu or cuda.
-        threads: CPU threads for torch (default: torch's choice).
-        limit: only the first N items of the list.
-        codec_resynthesis: also score every reference passed through the model's codec alone,
-            the ceiling the codec sets on WER, SIM-o and speaker-ID (OUTPUT/resynthesis/).
-        teacher_forced: also score every cross-sentence reference's own first codebook with
-            codebooks 2..Q filled in by the NAR: what a perfect AR would give, so the gap to
-            the output is the AR's and the gap to the codec resynthesis is the NAR's
-            (OUTPUT/teacher_forced/).
-        half_weights: the AR decodes with float16 copies of its weights (true) or float32
-            (false), as `echovox synthesize --half_weights` does; omitted: the Synthesizer's
-            default (float16 copies on a CPU when the AR's weights are stored float16).
-        bf16: the NAR and the codec decoder run under bfloat16 autocast on a CPU (true) or in
-            float32 (false), as `echovox synthesize --bf16` does; omitted: the Synthesizer's
-            default (on for a CPU with AVX512-BF16 or AMX).
-    """
-    from .evaluation import RunOptions, run_evaluation
-
-    if threads is not None:
-        import torch
-
-        torch.set_num_threads(max(1, threads))
-    opts = RunOptions(
-        model=model,
-        ground_truth_only=ground_truth_only,
-        outputs=outputs,
-        asr=asr,
-        asr_model=asr_model,
-        speaker_encoder=speaker_encoder,
-        speaker_model=speaker_model,
-        seed=seed,
-        batch_size=batch_size,
-        device=device,
-        limit=limit,
-        codec_resynthesis=codec_resynthesis,
-        teacher_forced=teacher_forced,
-        half_weights=half_weights,
-        bf16=bf16,
-    )
-    run = run_evaluation(test_list, output, opts)
-    print(run.markdown)
-    print(f"wrote {run.json_path} and {run.markdown_path}", file=sys.stderr)
-
-
-def eval_compare(a: str, b: str, output: str | None = None):
-    """Compare two `eval run` results of one test list, paired item by item: for each part
-    scored in both (output, true q1 + NAR, codec resynthesis), SIM-o, WER, speaker-ID and
-    duration ratio as the mean of B - A with its standard error and the counts of items where
-    B scored higher and lower. Prints a markdown table.
-
-    Args:
-        a: the baseline: an `eval run` results.json or its folder.
-        b: the candidate, scored on the same list.
-        output: also write the comparison as JSON here.
-    """
-    from .compare import compare_results, format_compare_markdown, load_results
-
-    cmp = compare_results(load_results(a), load_results(b))
-    for note in cmp["notes"]:
-        print(f"note: {note}", file=sys.stderr)
-    print(format_compare_markdown(cmp), end="")
-    if output:
-        Path(output).parent.mkdir(parents=True, exist_ok=True)
-        Path(output).write_text(json.dumps(cmp, indent=1) + "\n")
-        print(f"wrote {output}", file=sys.stderr)
-
-
 COMMANDS = {
     "synthesize": synthesize,
     "demo": demo,
     "assemble_model": assemble_model,
-    # `echovox eval make_list ...`, `echovox eval run ...`, `echovox eval compare A B`
-    "eval": {"make_list": eval_make_list, "run": eval_run, "compare": eval_compare},
 }

@@ -23,8 +23,8 @@ import numpy as np
 
 from echovox.audio import AudioError
 from echovox.checkpoint import CheckpointError
+from echovox.eval.errors import AsrUnavailableError
 
-from .asr import AsrUnavailableError
 from .spectrogram import spectrogram_image
 from .synthesizer import Synthesizer, TextError
 

@@ -204,7 +204,7 @@ class Synthesizer:
     @property
     def asr(self):
         if self._asr is None:
-            from .asr import PromptTranscriber
+            from echovox.eval.asr import PromptTranscriber
 
             self._asr = PromptTranscriber()
         return self._asr

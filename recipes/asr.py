@@ -1,9 +1,7 @@
 """Stage 3: transcribe utterances with a pluggable ASR backend.
 
 Backends:
-  pocketsphinx   offline; the pip package ships an English acoustic model and dictionary.
-  transformers   any Whisper or CTC (HuBERT, wav2vec 2.0) checkpoint by hub id or local path,
-                 through `transformers.pipeline`, for users whose machine can get the weights.
+  pocketsphinx, transformers   the recognisers of echovox.eval.asr.
   reference      the synthetic corpus's true transcripts (no recognition at all), so the
                  embedded model trains on exactly what was spoken.
 Every transcript records the backend and model that made it.
@@ -18,10 +16,10 @@ from pathlib import Path
 import numpy as np
 
 from echovox.audio import AudioError, load_audio
+from echovox.eval.asr import ASR_SR, PocketSphinxAsr, TransformersAsr
 
 from .stage import ShardResult, StageReport, load_dataset_dir, run_sharded, worker_index
 
-ASR_SR = 16000
 BACKENDS = ("pocketsphinx", "transformers", "reference")
 
 
@@ -59,64 +57,6 @@ def pick_device(device: str) -> str:
         local = int(os.environ.get("LOCAL_RANK", "0"))
         return f"cuda:{(local + worker_index()) % torch.cuda.device_count()}"
     return "cpu"
-
-
-class PocketSphinxAsr:
-    name = "pocketsphinx"
-
-    def __init__(self, model: str | None = None):
-        from pocketsphinx import Decoder
-
-        # model=None: the English model bundled in the wheel; else a folder with the
-        # same layout (acoustic model dir + dict + lm) for other languages
-        self._kwargs = {"samprate": ASR_SR, "logfn": "/dev/null"}
-        if model:
-            self._kwargs["hmm"] = model
-        self._decoder_class = Decoder
-        Decoder(**self._kwargs)  # a bad model folder fails here, not at the first utterance
-        self.model = model or "pocketsphinx-en-us (bundled)"
-
-    def transcribe(self, wavs: list[np.ndarray]) -> list[str]:
-        out = []
-        for wav in wavs:
-            pcm = (np.clip(wav, -1, 1) * 32767).astype(np.int16)
-            # A fresh decoder per utterance: one decoder reused across utterances carries
-            # state from one to the next (its hypotheses for the same audio changed with what
-            # it had heard before, and resetting its CMN did not stop that), so a WER would
-            # depend on the order of a list. Loading one costs about 0.2 s against about
-            # 1.4 s to decode 9 s of speech.
-            decoder = self._decoder_class(**self._kwargs)
-            decoder.start_utt()
-            decoder.process_raw(pcm.tobytes(), full_utt=True)
-            decoder.end_utt()
-            hyp = decoder.hyp()
-            out.append(hyp.hypstr if hyp is not None else "")
-        return out
-
-
-class TransformersAsr:
-    """Whisper (seq2seq) or CTC models via the transformers ASR pipeline."""
-
-    name = "transformers"
-
-    def __init__(self, model: str, device: str = "auto", batch_size: int = 8):
-        if not model:
-            raise ValueError("asr.backend=transformers needs asr.model (a hub id or a folder)")
-        from transformers import pipeline
-
-        self.model = model
-        self.batch_size = batch_size
-        self.pipe = pipeline(
-            "automatic-speech-recognition", model=model, device=pick_device(device)
-        )
-        self.is_whisper = self.pipe.model.config.model_type == "whisper"
-
-    def transcribe(self, wavs: list[np.ndarray]) -> list[str]:
-        inputs = [{"raw": w, "sampling_rate": ASR_SR} for w in wavs]
-        kwargs = {"batch_size": self.batch_size}
-        if self.is_whisper:
-            kwargs["generate_kwargs"] = {"language": "en", "task": "transcribe"}
-        return [r["text"].strip() for r in self.pipe(inputs, **kwargs)]
 
 
 class ReferenceAsr:
@@ -170,7 +110,7 @@ def get_backend(p: AsrParams):
         if p.backend == "pocketsphinx":
             b = PocketSphinxAsr(p.model)
         elif p.backend == "transformers":
-            b = TransformersAsr(p.model, p.device, p.batch_size)
+            b = TransformersAsr(p.model, pick_device(p.device), p.batch_size)
         elif p.backend == "reference":
             b = ReferenceAsr(p.corpus_root)
         else:

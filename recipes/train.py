@@ -216,13 +216,8 @@ def stage_evaluate(cfg, force: bool = False) -> StageReport:
     into exp_dir/eval/list and score exp_dir/model on it into exp_dir/eval/results."""
     import torch
 
-    from echovox.app.evaluation import (
-        ListSpec,
-        RunOptions,
-        build_test_list,
-        run_evaluation,
-        synthetic_utterances,
-    )
+    from echovox.eval.run import RunOptions, run_evaluation
+    from echovox.eval.testlist import ListSpec, build_test_list, synthetic_utterances
 
     t0 = time.time()
     report = StageReport(8, "evaluate")

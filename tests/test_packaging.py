@@ -9,7 +9,7 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 ROOT = Path(__file__).resolve().parents[1]
-TOP_LEVEL = {"app", "codec", "lm", "recipes", "text"}
+TOP_LEVEL = {"app", "codec", "eval", "lm", "recipes", "text"}
 
 
 def _config():

@@ -9,9 +9,9 @@ import pytest
 import soundfile as sf
 from model_helpers import REPO, SR, voice
 
-from echovox.app.asr import AsrUnavailableError
 from echovox.app.synthesizer import ClonedAudio, CloneRequest, TextError, VoicePrompt
 from echovox.audio import AudioError
+from echovox.eval.errors import AsrUnavailableError
 
 PROMPT_TEXT = "one two three four five"
 
@@ -209,7 +209,7 @@ def test_empty_prompt_text_is_an_error(synth, prompt_wav):
 
 
 def test_no_asr_backend_says_what_to_pass(synth, prompt_wav, monkeypatch):
-    from echovox.app.asr import PromptTranscriber
+    from echovox.eval.asr import PromptTranscriber
 
     monkeypatch.setattr(synth, "_asr", PromptTranscriber(backend=None))
     with pytest.raises(AsrUnavailableError, match="prompt_text="):
@@ -218,7 +218,7 @@ def test_no_asr_backend_says_what_to_pass(synth, prompt_wav, monkeypatch):
 
 def test_prompt_text_none_uses_the_offline_asr(synth, monkeypatch):
     pytest.importorskip("pocketsphinx")
-    from echovox.app.asr import PromptTranscriber
+    from echovox.eval.asr import PromptTranscriber
 
     monkeypatch.setattr(synth, "_asr", PromptTranscriber())
     example = REPO / "app" / "assets" / "example_prompt.wav"
@@ -311,7 +311,7 @@ def test_half_weights_default_follows_the_stored_weights(tiny_model_dir, prompt_
 
 def test_offline_asr_refuses_other_languages():
     pytest.importorskip("pocketsphinx")
-    from echovox.app.asr import PromptTranscriber
+    from echovox.eval.asr import PromptTranscriber
 
     with pytest.raises(AsrUnavailableError, match="only knows English"):
         PromptTranscriber().transcribe(voice(1.0), SR, language="de")

@@ -8,7 +8,7 @@ import math
 
 import pytest
 
-from echovox.app.compare import (
+from echovox.eval.compare import (
     ResultsError,
     compare_results,
     format_compare_markdown,

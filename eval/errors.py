@@ -1,7 +1,7 @@
 """Errors a user can cause by choosing a backend this machine cannot run.
 
-They live apart from app/asr.py and app/speaker.py (which re-export them) so that the CLI's
-entry point can report them without importing numpy and the backends at start-up.
+They live apart from eval/asr.py and eval/speaker.py so that the CLI's entry point can report
+them without importing numpy and the backends at start-up.
 """
 
 from __future__ import annotations

@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from .evaluation import WordErrors, corpus_wer
+from .metrics import WordErrors, corpus_wer
 
 PARTS = (
     ("output", "output"),
