@@ -1,5 +1,8 @@
-"""The packaging list in pyproject.toml must name every source package."""
+"""pyproject.toml: the packaging list names every source package, and the dependencies are
+the ones the sources import."""
 
+import ast
+import re
 import sys
 from pathlib import Path
 
@@ -12,8 +15,12 @@ ROOT = Path(__file__).resolve().parents[1]
 TOP_LEVEL = {"app", "codec", "eval", "lm", "recipes", "text"}
 
 
+def _pyproject():
+    return tomllib.loads((ROOT / "pyproject.toml").read_text())
+
+
 def _config():
-    return tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    return _pyproject()["tool"]["setuptools"]
 
 
 def _source_packages() -> set[str]:
@@ -54,3 +61,52 @@ def test_installed_namespace_imports():
 
     assert echovox.__version__
     assert "echovox" in echovox.text.__name__
+
+
+# distribution name -> the module it is imported as, where the two differ
+IMPORT_NAMES = {"pyyaml": "yaml", "silero-vad": "silero_vad", "pillow": "PIL"}
+# dependencies no echovox module imports by name, and why they are declared all the same
+INDIRECT = {
+    # resemblyzer imports webrtcvad, whose 2017 module needs pkg_resources; this wheel provides
+    # the same module without it
+    "webrtcvad-wheels",
+    # Lightning's TensorBoardLogger, which the LM configs name, imports it
+    "tensorboard",
+}
+
+
+def _declared() -> dict[str, str]:
+    """The runtime dependencies and the eval extra, as {import name: distribution name}."""
+    project = _pyproject()["project"]
+    out = {}
+    for req in [*project["dependencies"], *project["optional-dependencies"]["eval"]]:
+        dist = re.match(r"[A-Za-z0-9_.-]+", req).group(0).lower()
+        out[IMPORT_NAMES.get(dist, dist.replace("-", "_"))] = dist
+    return out
+
+
+def _imported() -> set[str]:
+    """Top-level third-party modules the package sources import, at any depth."""
+    found = set()
+    for folder in ("src/echovox", *TOP_LEVEL):
+        for path in (ROOT / folder).rglob("*.py"):
+            for node in ast.walk(ast.parse(path.read_text())):
+                if isinstance(node, ast.Import):
+                    found |= {alias.name.split(".")[0] for alias in node.names}
+                elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                    found.add(node.module.split(".")[0])
+    return {m for m in found if m != "echovox" and m not in sys.stdlib_module_names}
+
+
+def test_every_dependency_is_imported():
+    unused = {
+        dist
+        for name, dist in _declared().items()
+        if dist not in INDIRECT and name not in _imported()
+    }
+    assert not unused, f"declared in pyproject.toml but imported nowhere: {sorted(unused)}"
+
+
+def test_every_import_is_declared():
+    undeclared = _imported() - set(_declared())
+    assert not undeclared, f"imported but not declared in pyproject.toml: {sorted(undeclared)}"
