@@ -53,23 +53,6 @@ def test_embedded_decoding_settings_are_the_large_recipes():
         assert cfg["sampling"][key] == value, key
 
 
-def test_default_model_clones_the_bundled_prompt(tts):
-    audio = tts.clone(
-        "The cat sat on the mat.",
-        prompt=EXAMPLE_PROMPT,
-        prompt_text=EXAMPLE_PROMPT_TEXT,
-        settings=tts.default_settings(seed=0),
-    )
-    assert audio.sample_rate == 16_000
-    wav = audio.waveform
-    assert wav.dtype == np.float32 and np.isfinite(wav).all()
-    # six words: a trained model neither stops at once nor runs to the length guard
-    assert 0.6 < audio.duration < 6.0, audio.duration
-    assert audio.stop_reasons == ["eos"]
-    rms = float(np.sqrt(np.mean(wav**2)))
-    assert rms > 1e-3  # not silence
-
-
 def test_embedded_model_decodes_with_its_stored_float16_weights_on_a_cpu(tts):
     # stored float16, so the faster float16 decode copies are exactly the shipped weights
     assert tts.model.ar_stored_half and tts.half_weights is True
