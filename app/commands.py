@@ -1,38 +1,23 @@
 """Top-level app subcommands: `echovox synthesize`, `demo`, `assemble_model`.
 
-Heavy imports (torch, gradio) happen inside the functions so `echovox --help` stays fast.
-User errors are raised, and the entry point (`echovox.app.cli.main`) turns them into one line
-naming the command; ECHOVOX_DEBUG=1 brings the traceback back.
+A command with many options is a dataclass of them (jsonargparse builds its flags from the
+fields and their documentation, as for a function); calling the instance runs it. Heavy
+imports (torch, gradio) happen inside the calls so `echovox --help` stays fast. User errors
+are raised, and the entry point (`echovox.app.cli.main`) turns them into one line naming the
+command; ECHOVOX_DEBUG=1 brings the traceback back.
 """
 
 from __future__ import annotations
 
 import json
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
 
-def synthesize(
-    text: str | None = None,
-    prompt: str | None = None,
-    output: str = "out.wav",
-    prompt_text: str | None = None,
-    text_file: str | None = None,
-    model: str | None = None,
-    device: str = "auto",
-    temperature: float | None = None,
-    top_k: int | None = None,
-    top_p: float | None = None,
-    cfg_scale: float | None = None,
-    repetition_aware: bool | None = None,
-    seed: int | None = None,
-    prompt_seconds: float | None = None,
-    threads: int | None = None,
-    half_weights: bool | None = None,
-    bf16: bool | None = None,
-    spectral_match: bool | None = None,
-):
+@dataclass
+class Synthesize:
     """Say TEXT in the voice of a short PROMPT recording and write a WAV file.
 
     Args:
@@ -65,85 +50,122 @@ def synthesize(
             spectral matching towards the prompt (its `spectral_match` in config.json, which
             echovox-tiny uses); omitted: the model's setting.
     """
-    import dataclasses
-    import warnings
 
-    from tqdm import tqdm
+    text: str | None = None
+    prompt: str | None = None
+    output: str = "out.wav"
+    prompt_text: str | None = None
+    text_file: str | None = None
+    model: str | None = None
+    device: str = "auto"
+    temperature: float | None = None
+    top_k: int | None = None
+    top_p: float | None = None
+    cfg_scale: float | None = None
+    repetition_aware: bool | None = None
+    seed: int | None = None
+    prompt_seconds: float | None = None
+    threads: int | None = None
+    half_weights: bool | None = None
+    bf16: bool | None = None
+    spectral_match: bool | None = None
 
-    from .synthesizer import Synthesizer
+    def __call__(self) -> None:
+        import warnings
 
-    if threads is not None:
-        import torch
+        from .synthesizer import Synthesizer
 
-        torch.set_num_threads(max(1, threads))
-    if (text is None) == (text_file is None):
-        raise ValueError("give exactly one of --text and --text_file")
-    if prompt is None:
-        raise ValueError("--prompt (a recording of the voice to clone) is required")
-    if text_file is not None:
-        try:
-            text = Path(text_file).read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as err:
-            raise ValueError(f"cannot read --text_file {text_file}: {err}") from err
-    tts = Synthesizer.from_pretrained(model, device=device, half_weights=half_weights, bf16=bf16)
-    if spectral_match is False:
-        from echovox.model_dir import SpectralMatchConfig
+        if self.threads is not None:
+            import torch
 
-        tts.config = dataclasses.replace(tts.config, spectral_match=SpectralMatchConfig())
-    overrides = {
-        k: v
-        for k, v in dict(
-            temperature=temperature, top_k=top_k, top_p=top_p, cfg_scale=cfg_scale
-        ).items()
-        if v is not None
-    }
-    if repetition_aware is not None and not repetition_aware:
-        overrides["repetition_window"] = 0
-    if seed is not None:
-        overrides["seed"] = seed
-    settings = tts.default_settings(**overrides)
-    bar = tqdm(desc="synthesize", unit="chunk", file=sys.stderr)
-
-    def progress(done: int, total: int) -> None:
-        bar.total = total
-        bar.n = done
-        bar.refresh()
-
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        audio = tts.clone(
-            text,
-            prompt=prompt,
-            prompt_text=prompt_text,
-            settings=settings,
-            prompt_seconds=prompt_seconds,
-            progress=progress,
+            torch.set_num_threads(max(1, self.threads))
+        text = self._text()
+        tts = Synthesizer.from_pretrained(
+            self.model, device=self.device, half_weights=self.half_weights, bf16=self.bf16
         )
-    bar.close()
-    for w in caught:
-        print(f"warning: {w.message}", file=sys.stderr)
-    for i, reason in enumerate(audio.stop_reasons):
-        if reason != "eos":
-            print(
-                f"warning: sentence {i + 1} reached the length limit before the model ended "
-                "it; try a lower --temperature or another --seed",
-                file=sys.stderr,
+        if self.spectral_match is False:
+            import dataclasses
+
+            from echovox.model_dir import SpectralMatchConfig
+
+            tts.config = dataclasses.replace(tts.config, spectral_match=SpectralMatchConfig())
+        with _ProgressBar() as progress, warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            audio = tts.clone(
+                text,
+                prompt=self.prompt,
+                prompt_text=self.prompt_text,
+                settings=tts.default_settings(**self._sampling()),
+                prompt_seconds=self.prompt_seconds,
+                progress=progress,
             )
-    path = audio.save(output)
-    summary = {
-        "output": str(path),
-        "duration_s": round(audio.duration, 3),
-        "synthesis_s": round(audio.seconds, 3),
-        "rtf": round(audio.rtf, 3),
-        "chunks": len(audio.chunks),
-        "stop_reasons": audio.stop_reasons,
-        "prompt_text": audio.prompt_text,
-        "device": tts.device,
-        "bf16": tts.bf16,
-        "spectral_match": tts.config.spectral_match.active,
-    }
-    print(json.dumps(summary, ensure_ascii=False))
-    return None
+        for w in caught:
+            print(f"warning: {w.message}", file=sys.stderr)
+        for i, reason in enumerate(audio.stop_reasons):
+            if reason != "eos":
+                print(
+                    f"warning: sentence {i + 1} reached the length limit before the model ended "
+                    "it; try a lower --temperature or another --seed",
+                    file=sys.stderr,
+                )
+        path = audio.save(self.output)
+        summary = {
+            "output": str(path),
+            "duration_s": round(audio.duration, 3),
+            "synthesis_s": round(audio.seconds, 3),
+            "rtf": round(audio.rtf, 3),
+            "chunks": len(audio.chunks),
+            "stop_reasons": audio.stop_reasons,
+            "prompt_text": audio.prompt_text,
+            "device": tts.device,
+            "bf16": tts.bf16,
+            "spectral_match": tts.config.spectral_match.active,
+        }
+        print(json.dumps(summary, ensure_ascii=False))
+
+    def _text(self) -> str:
+        if (self.text is None) == (self.text_file is None):
+            raise ValueError("give exactly one of --text and --text_file")
+        if self.prompt is None:
+            raise ValueError("--prompt (a recording of the voice to clone) is required")
+        if self.text_file is None:
+            return self.text
+        try:
+            return Path(self.text_file).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as err:
+            raise ValueError(f"cannot read --text_file {self.text_file}: {err}") from err
+
+    def _sampling(self) -> dict:
+        """The SamplingSettings fields the flags replace."""
+        given = dict(
+            temperature=self.temperature,
+            top_k=self.top_k,
+            top_p=self.top_p,
+            cfg_scale=self.cfg_scale,
+            seed=self.seed,
+        )
+        overrides = {k: v for k, v in given.items() if v is not None}
+        if self.repetition_aware is not None and not self.repetition_aware:
+            overrides["repetition_window"] = 0
+        return overrides
+
+
+class _ProgressBar:
+    """A tqdm bar on stderr, updated as clone's progress(done, total) callback."""
+
+    def __enter__(self):
+        from tqdm import tqdm
+
+        self.bar = tqdm(desc="synthesize", unit="chunk", file=sys.stderr)
+        return self
+
+    def __call__(self, done: int, total: int) -> None:
+        self.bar.total = total
+        self.bar.n = done
+        self.bar.refresh()
+
+    def __exit__(self, *exc) -> None:
+        self.bar.close()
 
 
 def demo(
@@ -176,24 +198,8 @@ def demo(
     launch(tts, host=host, port=port, share=share, config=cfg, block=True)
 
 
-def assemble_model(
-    output: str,
-    codec: str | None = None,
-    ar: str | None = None,
-    nar: str | None = None,
-    symbols: str | None = None,
-    language: str = "en-us",
-    prompt_seconds: float = 3.0,
-    name: str = "echovox",
-    nar_decoding: Literal["codes", "expected"] = "codes",
-    voice_match_weight: float = 0.0,
-    voice_match_k: int = 4,
-    spectral_match_weight: float = 0.0,
-    spectral_match_frame_weight: float = 0.0,
-    spectral_match_k: int = 4,
-    spectral_match_bands: int = 64,
-    latent_contrast: float = 1.0,
-):
+@dataclass
+class AssembleModel:
     """Assemble a model directory (loaded by `synthesize --model` and `demo`) from checkpoints.
 
     Args:
@@ -225,34 +231,50 @@ def assemble_model(
             its mean over the chunk is multiplied by this (0.5-2; 1 leaves it alone): above 1
             undoes some of the flattening of expected decoding (see app/README.md).
     """
-    from echovox.model_dir import assemble_model_dir
 
-    if codec is None or ar is None or nar is None:
-        raise ValueError("--codec, --ar and --nar are all required")
-    path = assemble_model_dir(
-        output,
-        codec=codec,
-        ar=ar,
-        nar=nar,
-        symbols=symbols,
-        language=language,
-        prompt_seconds=prompt_seconds,
-        name=name,
-        nar_decoding=nar_decoding,
-        voice_match={"weight": voice_match_weight, "k": voice_match_k},
-        spectral_match={
-            "weight": spectral_match_weight,
-            "frame_weight": spectral_match_frame_weight,
-            "k": spectral_match_k,
-            "bands": spectral_match_bands,
-        },
-        latent_contrast=latent_contrast,
-    )
-    print(path)
+    output: str
+    codec: str | None = None
+    ar: str | None = None
+    nar: str | None = None
+    symbols: str | None = None
+    language: str = "en-us"
+    prompt_seconds: float = 3.0
+    name: str = "echovox"
+    nar_decoding: Literal["codes", "expected"] = "codes"
+    voice_match_weight: float = 0.0
+    voice_match_k: int = 4
+    spectral_match_weight: float = 0.0
+    spectral_match_frame_weight: float = 0.0
+    spectral_match_k: int = 4
+    spectral_match_bands: int = 64
+    latent_contrast: float = 1.0
+
+    def __call__(self) -> None:
+        from echovox.model_dir import ModelSettings, assemble_model_dir
+
+        if self.codec is None or self.ar is None or self.nar is None:
+            raise ValueError("--codec, --ar and --nar are all required")
+        settings = ModelSettings.from_dict(
+            {
+                "name": self.name,
+                "text": {"language": self.language},
+                "prompt": {"seconds": self.prompt_seconds},
+                "nar_decoding": self.nar_decoding,
+                "voice_match": {"weight": self.voice_match_weight, "k": self.voice_match_k},
+                "spectral_match": {
+                    "weight": self.spectral_match_weight,
+                    "frame_weight": self.spectral_match_frame_weight,
+                    "k": self.spectral_match_k,
+                    "bands": self.spectral_match_bands,
+                },
+                "latent_contrast": self.latent_contrast,
+            }
+        )
+        path = assemble_model_dir(
+            self.output, codec=self.codec, ar=self.ar, nar=self.nar, symbols=self.symbols,
+            settings=settings,
+        )  # fmt: skip
+        print(path)
 
 
-COMMANDS = {
-    "synthesize": synthesize,
-    "demo": demo,
-    "assemble_model": assemble_model,
-}
+COMMANDS = {"synthesize": Synthesize, "demo": demo, "assemble_model": AssembleModel}

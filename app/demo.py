@@ -63,71 +63,58 @@ def _user_error(message: str):
     return gr.Error(message, print_exception=False)
 
 
-def build_demo(synth: Synthesizer, config: DemoConfig | None = None):
-    """The gr.Blocks app around a loaded Synthesizer (call .queue() / .launch() on it, or use
-    `launch`)."""
-    import gradio as gr
+@dataclass
+class AdvancedSettings:
+    """The Advanced panel's values, in the order its controls are the Generate button's
+    inputs after the prompt, its transcript and the text."""
 
-    cfg = config or DemoConfig()
-    s = synth.settings
-    asr_available = synth.asr.available
-    out_root = Path(cfg.temp_dir or tempfile.mkdtemp(prefix="echovox-demo-")) / "outputs"
+    temperature: float
+    top_k: int
+    top_p: float
+    repetition_aware: bool
+    seed: float | None  # gr.Number's value; below 0 or None: a random seed
+    prompt_seconds: float
 
-    def check_inputs(prompt, text):
+
+class _Handlers:
+    """The demo's callbacks around a loaded Synthesizer: Transcribe and Generate."""
+
+    def __init__(self, synth: Synthesizer, cfg: DemoConfig) -> None:
+        self.synth, self.cfg = synth, cfg
+        self.out_root = Path(cfg.temp_dir or tempfile.mkdtemp(prefix="echovox-demo-")) / "outputs"
+
+    def check_inputs(self, prompt, text) -> None:
         if not prompt:
             raise _user_error("Please upload or record a voice prompt (a few seconds of speech).")
         if not text or not str(text).strip():
             raise _user_error("Please type the text to say.")
-        if len(text) > cfg.max_chars:
+        if len(text) > self.cfg.max_chars:
             raise _user_error(
                 f"The text is {len(text)} characters long; this demo accepts up to "
-                f"{cfg.max_chars}. Shorten it or use the Python API / CLI for long text."
+                f"{self.cfg.max_chars}. Shorten it or use the Python API / CLI for long text."
             )
 
-    def transcribe(prompt):
+    def transcribe(self, prompt):
         if not prompt:
             raise _user_error("Upload or record a prompt first.")
         try:
-            vp = synth.prepare_prompt(prompt, prompt_text=None)
+            vp = self.synth.prepare_prompt(prompt, prompt_text=None)
         except USER_ERRORS as err:
             raise _user_error(str(err)) from None
         return vp.text
 
-    def generate(
-        prompt,
-        prompt_text,
-        text,
-        temperature,
-        top_k,
-        top_p,
-        repetition_aware,
-        seed,
-        prompt_seconds,
-        progress=gr.Progress(),  # noqa: B008 - Gradio's documented way to receive a tracker
-    ):
-        check_inputs(prompt, text)
+    def generate(self, prompt, prompt_text, text, advanced: AdvancedSettings, progress):
+        """The Generate button. Returns the output wav, both spectrograms, the time taken, the
+        RTF and the transcript used."""
+        import gradio as gr
+
+        self.check_inputs(prompt, text)
         t0 = time.perf_counter()
         progress(0.0, desc="Preparing the prompt")
         try:
-            settings = synth.default_settings(
-                temperature=float(temperature),
-                top_k=int(top_k),
-                top_p=float(top_p),
-                repetition_window=s.repetition_window if repetition_aware else 0,
-                seed=None if seed is None or seed < 0 else int(seed),
-            )
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always")
-                vp = synth.prepare_prompt(
-                    prompt,
-                    prompt_text=(prompt_text or "").strip() or None,
-                    prompt_seconds=float(prompt_seconds),
-                )
-
-            def on_chunk(done: int, total: int) -> None:
-                progress(done / total, desc=f"Sentence {done} of {total}")
-
-            audio = synth.clone(text, vp, settings=settings, progress=on_chunk)
+                vp, audio = self._clone(prompt, prompt_text, text, advanced, progress)
         except USER_ERRORS as err:
             raise _user_error(str(err)) from None
         except Exception as err:  # never show a stack trace; keep it in the server log
@@ -149,7 +136,7 @@ def build_demo(synth: Synthesizer, config: DemoConfig | None = None):
         # content-addressed cache paths without an existence check, so two requests with the
         # same prompt rewrite the same spectrogram file while the first is being downloaded
         # (seen here as truncated responses under concurrent load).
-        folder = new_output_folder(out_root)
+        folder = new_output_folder(self.out_root)
         wav_path = audio.save(folder / "output.wav")
         return (
             str(wav_path),
@@ -160,6 +147,34 @@ def build_demo(synth: Synthesizer, config: DemoConfig | None = None):
             vp.text,
         )
 
+    def _clone(self, prompt, prompt_text, text, adv: AdvancedSettings, progress):
+        s = self.synth.settings
+        settings = self.synth.default_settings(
+            temperature=float(adv.temperature),
+            top_k=int(adv.top_k),
+            top_p=float(adv.top_p),
+            repetition_window=s.repetition_window if adv.repetition_aware else 0,
+            seed=None if adv.seed is None or adv.seed < 0 else int(adv.seed),
+        )
+        vp = self.synth.prepare_prompt(
+            prompt,
+            prompt_text=(prompt_text or "").strip() or None,
+            prompt_seconds=float(adv.prompt_seconds),
+        )
+
+        def on_chunk(done: int, total: int) -> None:
+            progress(done / total, desc=f"Sentence {done} of {total}")
+
+        return vp, self.synth.clone(text, vp, settings=settings, progress=on_chunk)
+
+
+def build_demo(synth: Synthesizer, config: DemoConfig | None = None):
+    """The gr.Blocks app around a loaded Synthesizer (call .queue() / .launch() on it, or use
+    `launch`)."""
+    import gradio as gr
+
+    cfg = config or DemoConfig()
+    handlers = _Handlers(synth, cfg)
     theme = gr.themes.Default(
         font=["system-ui", "sans-serif"], font_mono=["ui-monospace", "monospace"]
     )
@@ -175,91 +190,121 @@ def build_demo(synth: Synthesizer, config: DemoConfig | None = None):
             f"then the text to say. Model: `{synth.config.name}`."
         )
         with gr.Row():
-            with gr.Column():
-                prompt = gr.Audio(
-                    sources=["upload", "microphone"],
-                    type="filepath",
-                    label="Voice prompt (upload or record)",
-                    elem_id="prompt",
-                )
-                with gr.Row():
-                    prompt_text = gr.Textbox(
-                        label="Prompt transcript (what is said in the prompt)",
-                        placeholder="Leave empty to transcribe automatically"
-                        if asr_available
-                        else "Type what is said in the prompt",
-                        elem_id="prompt_text",
-                        scale=4,
-                    )
-                    transcribe_btn = gr.Button(
-                        "Transcribe", visible=asr_available, scale=1, elem_id="transcribe"
-                    )
-                text = gr.Textbox(
-                    label=f"Text to say (up to {cfg.max_chars} characters)",
-                    lines=4,
-                    elem_id="text",
-                )
-                with gr.Accordion("Advanced", open=False):
-                    temperature = gr.Slider(
-                        0.0, 2.0, value=s.temperature, step=0.05, label="Temperature (0 = greedy)"
-                    )
-                    top_k = gr.Slider(0, 200, value=s.top_k, step=1, label="Top-k (0 = off)")
-                    top_p = gr.Slider(0.05, 1.0, value=s.top_p, step=0.05, label="Top-p (1 = off)")
-                    repetition_aware = gr.Checkbox(
-                        value=s.repetition_window > 0, label="Repetition-aware sampling"
-                    )
-                    seed = gr.Number(
-                        value=s.seed if s.seed is not None else -1,
-                        precision=0,
-                        label="Seed (-1 = random)",
-                    )
-                    prompt_seconds = gr.Slider(
-                        synth.prompt_config.min_seconds,
-                        10.0,
-                        value=synth.prompt_config.seconds,
-                        step=0.5,
-                        label="Prompt length (s)",
-                    )
-                generate_btn = gr.Button("Generate", variant="primary", elem_id="generate")
-            with gr.Column():
-                output = gr.Audio(
-                    label="Generated speech", type="filepath", elem_id="output", interactive=False
-                )
-                with gr.Row():
-                    prompt_spec = gr.Image(
-                        label="Prompt spectrogram", type="filepath", interactive=False
-                    )
-                    output_spec = gr.Image(
-                        label="Output spectrogram", type="filepath", interactive=False
-                    )
-                with gr.Row():
-                    took = gr.Textbox(label="Time taken", interactive=False, elem_id="took")
-                    rtf = gr.Textbox(label="Real-time factor", interactive=False, elem_id="rtf")
-                used_text = gr.Textbox(label="Transcript used for the prompt", interactive=False)
+            inputs = _input_column(synth, cfg)
+            outputs = _output_column()
         if EXAMPLE_PROMPT.is_file():
             gr.Examples(
                 examples=[[str(EXAMPLE_PROMPT), EXAMPLE_PROMPT_TEXT, t] for t in EXAMPLE_SENTENCES],
-                inputs=[prompt, prompt_text, text],
+                inputs=[inputs["prompt"], inputs["prompt_text"], inputs["text"]],
                 cache_examples=False,
             )
-        transcribe_btn.click(transcribe, inputs=prompt, outputs=prompt_text, api_name="transcribe")
-        generate_btn.click(
-            generate,
-            inputs=[
-                prompt,
-                prompt_text,
-                text,
-                temperature,
-                top_k,
-                top_p,
-                repetition_aware,
-                seed,
-                prompt_seconds,
-            ],
-            outputs=[output, prompt_spec, output_spec, took, rtf, used_text],
+        inputs["transcribe"].click(
+            handlers.transcribe,
+            inputs=inputs["prompt"],
+            outputs=inputs["prompt_text"],
+            api_name="transcribe",
+        )
+        inputs["generate"].click(
+            _with_progress(handlers.generate),
+            inputs=[inputs[k] for k in ("prompt", "prompt_text", "text", *ADVANCED_FIELDS)],
+            outputs=outputs,
             api_name="generate",
         )
     return demo
+
+
+ADVANCED_FIELDS = tuple(f.name for f in dataclasses.fields(AdvancedSettings))
+
+
+def _with_progress(generate):
+    """Gradio hands a progress tracker to the parameter whose default is gr.Progress()."""
+    import gradio as gr
+
+    def run(prompt, prompt_text, text, *advanced, progress=gr.Progress()):  # noqa: B008
+        return generate(prompt, prompt_text, text, AdvancedSettings(*advanced), progress)
+
+    return run
+
+
+def _input_column(synth: Synthesizer, cfg: DemoConfig) -> dict:
+    """The left column: prompt, transcript, text, the Advanced panel and Generate. Returns the
+    components by name (AdvancedSettings' fields among them)."""
+    import gradio as gr
+
+    asr_available = synth.asr.available
+    c = {}
+    with gr.Column():
+        c["prompt"] = gr.Audio(
+            sources=["upload", "microphone"],
+            type="filepath",
+            label="Voice prompt (upload or record)",
+            elem_id="prompt",
+        )
+        with gr.Row():
+            c["prompt_text"] = gr.Textbox(
+                label="Prompt transcript (what is said in the prompt)",
+                placeholder="Leave empty to transcribe automatically"
+                if asr_available
+                else "Type what is said in the prompt",
+                elem_id="prompt_text",
+                scale=4,
+            )
+            c["transcribe"] = gr.Button(
+                "Transcribe", visible=asr_available, scale=1, elem_id="transcribe"
+            )
+        c["text"] = gr.Textbox(
+            label=f"Text to say (up to {cfg.max_chars} characters)", lines=4, elem_id="text"
+        )
+        with gr.Accordion("Advanced", open=False):
+            c.update(_advanced_controls(synth))
+        c["generate"] = gr.Button("Generate", variant="primary", elem_id="generate")
+    return c
+
+
+def _advanced_controls(synth: Synthesizer) -> dict:
+    """One control per AdvancedSettings field, starting at the model's defaults."""
+    import gradio as gr
+
+    s = synth.settings
+    return {
+        "temperature": gr.Slider(
+            0.0, 2.0, value=s.temperature, step=0.05, label="Temperature (0 = greedy)"
+        ),
+        "top_k": gr.Slider(0, 200, value=s.top_k, step=1, label="Top-k (0 = off)"),
+        "top_p": gr.Slider(0.05, 1.0, value=s.top_p, step=0.05, label="Top-p (1 = off)"),
+        "repetition_aware": gr.Checkbox(
+            value=s.repetition_window > 0, label="Repetition-aware sampling"
+        ),
+        "seed": gr.Number(
+            value=s.seed if s.seed is not None else -1, precision=0, label="Seed (-1 = random)"
+        ),
+        "prompt_seconds": gr.Slider(
+            synth.prompt_config.min_seconds,
+            10.0,
+            value=synth.prompt_config.seconds,
+            step=0.5,
+            label="Prompt length (s)",
+        ),
+    }
+
+
+def _output_column() -> list:
+    """The right column: output audio, both spectrograms, time, RTF and the transcript used,
+    in the order Generate returns them."""
+    import gradio as gr
+
+    with gr.Column():
+        output = gr.Audio(
+            label="Generated speech", type="filepath", elem_id="output", interactive=False
+        )
+        with gr.Row():
+            prompt_spec = gr.Image(label="Prompt spectrogram", type="filepath", interactive=False)
+            output_spec = gr.Image(label="Output spectrogram", type="filepath", interactive=False)
+        with gr.Row():
+            took = gr.Textbox(label="Time taken", interactive=False, elem_id="took")
+            rtf = gr.Textbox(label="Real-time factor", interactive=False, elem_id="rtf")
+        used_text = gr.Textbox(label="Transcript used for the prompt", interactive=False)
+    return [output, prompt_spec, output_spec, took, rtf, used_text]
 
 
 def new_output_folder(root: Path, keep_seconds: float = OUTPUT_KEEP_SECONDS) -> Path:

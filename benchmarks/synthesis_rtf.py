@@ -31,8 +31,7 @@ from _device import best_of
 
 from echovox.app.synthesizer import Synthesizer
 from echovox.audio import save_audio
-from echovox.lm.generate import SamplingSettings
-from echovox.model_dir import save_model_dir
+from echovox.model_dir import ModelSettings, save_model_dir
 
 PRESETS = {
     # codec preset, LM preset
@@ -70,15 +69,10 @@ def build_model(directory: Path, preset: str, frames: int) -> Path:
     )
     ar = ARModel(ARConfig.from_name(lm_preset, **lm))
     nar = NARModel(NARConfig.from_name(lm_preset, **lm))
-    sampling = SamplingSettings(min_frames=frames, max_frames=frames, top_k=50, seed=0)
+    sampling = dict(min_frames=frames, max_frames=frames, top_k=50, seed=0)
+    settings = ModelSettings(name=f"random-{preset}", sampling=sampling)
     return save_model_dir(
-        directory,
-        codec=codec,
-        ar=ar,
-        nar=nar,
-        symbols=symbols,
-        sampling=sampling,
-        name=f"random-{preset}",
+        directory, codec=codec, ar=ar, nar=nar, symbols=symbols, settings=settings
     )
 
 

@@ -1,25 +1,14 @@
 """`echovox codec ...` subcommands. Heavy imports live inside the functions so that
-`echovox --help` stays fast."""
+`echovox --help` stays fast. `train`, with many options, is a dataclass of them whose instance
+runs when called (jsonargparse builds its flags from the fields, as for a function)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 
-def train(
-    config_file: str,
-    max_steps: int | None = None,
-    accelerator: str | None = None,
-    devices: str | None = None,
-    strategy: str | None = None,
-    precision: str | None = None,
-    ckpt_path: str | None = None,
-    out_dir: str | None = None,
-    train_dir: str | None = None,
-    val_dir: str | None = None,
-    torch_threads: int | None = None,
-    init_from: str | None = None,
-    max_time: str | None = None,
-    keep_exports: bool | None = None,
-) -> str:
+
+@dataclass
+class Train:
     """Train an RVQ codec from a YAML run config (see codec/configs/).
 
     Args:
@@ -47,34 +36,49 @@ def train(
         keep_exports: keep every periodic export as OUT/exports/step-NNNNNN (overrides
             trainer.keep_exports), to average a run's exports with `echovox codec average`.
     """
-    from .training import RunConfig
-    from .training import train as fit
 
-    run = RunConfig.from_yaml(config_file)
-    overrides = {
-        "max_steps": max_steps,
-        "accelerator": accelerator,
-        "devices": int(devices) if devices and devices.isdigit() else devices,
-        "strategy": strategy,
-        "precision": precision,
-        "torch_threads": torch_threads,
-        "max_time": max_time,
-        "keep_exports": keep_exports,
-    }
-    for k, v in overrides.items():
-        if v is not None:
-            setattr(run.trainer, k, v)
-    if out_dir is not None:
-        run.out_dir = out_dir
-    if train_dir is not None:
-        run.data.train_dir = train_dir
-    if val_dir is not None:
-        run.data.val_dir = val_dir
-    if init_from is not None:
-        run.init_from = init_from
-    exported = fit(run, ckpt_path=ckpt_path)
-    print(f"exported codec: {exported}")
-    return str(exported)
+    config_file: str
+    max_steps: int | None = None
+    accelerator: str | None = None
+    devices: str | None = None
+    strategy: str | None = None
+    precision: str | None = None
+    ckpt_path: str | None = None
+    out_dir: str | None = None
+    train_dir: str | None = None
+    val_dir: str | None = None
+    torch_threads: int | None = None
+    init_from: str | None = None
+    max_time: str | None = None
+    keep_exports: bool | None = None
+
+    def __call__(self) -> str:
+        from .training import RunConfig
+        from .training import train as fit
+
+        run = RunConfig.from_yaml(self.config_file)
+        devices = self.devices
+        trainer = {
+            "max_steps": self.max_steps,
+            "accelerator": self.accelerator,
+            "devices": int(devices) if devices and devices.isdigit() else devices,
+            "strategy": self.strategy,
+            "precision": self.precision,
+            "torch_threads": self.torch_threads,
+            "max_time": self.max_time,
+            "keep_exports": self.keep_exports,
+        }
+        for section, values in (
+            (run.trainer, trainer),
+            (run.data, {"train_dir": self.train_dir, "val_dir": self.val_dir}),
+            (run, {"out_dir": self.out_dir, "init_from": self.init_from}),
+        ):
+            for k, v in values.items():
+                if v is not None:
+                    setattr(section, k, v)
+        exported = fit(run, ckpt_path=self.ckpt_path)
+        print(f"exported codec: {exported}")
+        return str(exported)
 
 
 def encode(input: str, output: str, model: str, n_q: int | None = None) -> str:
@@ -227,4 +231,4 @@ def average(models: list[str], output: str, weights_dtype: str = "float32") -> s
     return str(out)
 
 
-COMMANDS = {"train": train, "encode": encode, "decode": decode, "eval": eval, "average": average}
+COMMANDS = {"train": Train, "encode": encode, "decode": decode, "eval": eval, "average": average}

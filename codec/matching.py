@@ -151,6 +151,54 @@ def match_spectrum(
 
     Returns wav unchanged when both weights are 0, or when either signal is silent or shorter
     than the analysis window (about 32 ms); raises ValueError for non-finite samples."""
+    _check_spectrum_args(wav, reference, weight, frame_weight, bands, max_db, k)
+    n_fft = _stft_frame(sample_rate)
+    if (weight == 0.0 and frame_weight == 0.0) or min(wav.numel(), reference.numel()) < n_fft:
+        return wav
+    x = wav.float()
+    spec = _stft(x, n_fft)  # [F, T]
+    power = spec.abs().square()
+    ref_power = _power_spectrogram(reference.to(wav.device), n_fft)
+    speech, ref_speech = _speech_frames(power), _speech_frames(ref_power)
+    if speech is None or ref_speech is None:
+        return wav
+    fb = _band_filters(n_fft, bands, sample_rate).to(wav.device)  # [F, B]
+    to_bins = fb / fb.sum(1, keepdim=True).clamp_min(1e-9)  # band gains -> bin gains
+    gain_db = torch.zeros_like(power)  # [F, T]
+    if frame_weight > 0:
+        frame_gain = _frame_gains_db(power, speech, ref_power[:, ref_speech], fb, frame_weight, k)
+        gain_db = gain_db + (to_bins @ frame_gain.clamp(-max_db, max_db).T)
+    if weight > 0:
+        shaped = power * 10 ** (gain_db / 10)
+        diff = _ltas_db(ref_power, ref_speech) - _ltas_db(shaped, speech)  # [F]
+        band_diff = (diff @ fb) / fb.sum(0).clamp_min(1e-9)  # each band's mean difference
+        gain_db = gain_db + (weight * (to_bins @ band_diff)).clamp(-max_db, max_db)[:, None]
+    spec = spec * 10 ** (gain_db / 20)
+    window = torch.hann_window(n_fft, device=wav.device)
+    y = torch.istft(spec, n_fft, n_fft // 4, window=window, length=x.numel())
+    rms_in, rms_out = x.square().mean().sqrt(), y.square().mean().sqrt()
+    if bool(rms_out > 0):
+        y = y * (rms_in / rms_out)
+    return y.to(wav.dtype)
+
+
+def _frame_gains_db(power, speech, ref_speech_power, fb, frame_weight: float, k: int) -> Tensor:
+    """Step 1 of `match_spectrum`: per frame [T, B], `frame_weight` of the way from its band
+    levels (dB) to the mean of its k nearest reference speech frames'; 0 in pauses, whose
+    nearest frames are speech."""
+
+    def band_db(p: Tensor) -> Tensor:  # [F, T] power -> [T, B] band levels in dB
+        return 10 * torch.log10(p.T @ fb + 1e-10)
+
+    own = band_db(power)  # [T, B]
+    ref = band_db(ref_speech_power)  # [P, B]
+    nearest = torch.cdist(own, ref).topk(min(k, ref.shape[0]), largest=False).indices
+    gain = frame_weight * (ref[nearest].mean(1) - own)
+    gain[~speech] = 0.0
+    return gain
+
+
+def _check_spectrum_args(wav, reference, weight, frame_weight, bands, max_db, k) -> None:
     if wav.dim() != 1 or reference.dim() != 1:
         raise ValueError(
             f"wav and reference must be 1-D waveforms, got {tuple(wav.shape)} and "
@@ -168,39 +216,3 @@ def match_spectrum(
     for name, signal in (("wav", wav), ("reference", reference)):
         if not bool(torch.isfinite(signal).all()):
             raise ValueError(f"{name} holds NaN or infinite samples")
-    n_fft = _stft_frame(sample_rate)
-    if (weight == 0.0 and frame_weight == 0.0) or min(wav.numel(), reference.numel()) < n_fft:
-        return wav
-    x = wav.float()
-    spec = _stft(x, n_fft)  # [F, T]
-    power = spec.abs().square()
-    ref_power = _power_spectrogram(reference.to(wav.device), n_fft)
-    speech, ref_speech = _speech_frames(power), _speech_frames(ref_power)
-    if speech is None or ref_speech is None:
-        return wav
-    fb = _band_filters(n_fft, bands, sample_rate).to(wav.device)  # [F, B]
-    to_bins = fb / fb.sum(1, keepdim=True).clamp_min(1e-9)  # band gains -> bin gains
-
-    def band_db(p: Tensor) -> Tensor:  # [F, T] power -> [T, B] band levels in dB
-        return 10 * torch.log10(p.T @ fb + 1e-10)
-
-    gain_db = torch.zeros_like(power)  # [F, T]
-    if frame_weight > 0:
-        own = band_db(power)  # [T, B]
-        ref = band_db(ref_power[:, ref_speech])  # [P, B]
-        nearest = torch.cdist(own, ref).topk(min(k, ref.shape[0]), largest=False).indices
-        frame_gain = (frame_weight * (ref[nearest].mean(1) - own)).clamp(-max_db, max_db)
-        frame_gain[~speech] = 0.0  # pauses keep their level: their nearest frames are speech
-        gain_db = gain_db + (to_bins @ frame_gain.T)
-    if weight > 0:
-        shaped = power * 10 ** (gain_db / 10)
-        diff = _ltas_db(ref_power, ref_speech) - _ltas_db(shaped, speech)  # [F]
-        band_diff = (diff @ fb) / fb.sum(0).clamp_min(1e-9)  # each band's mean difference
-        gain_db = gain_db + (weight * (to_bins @ band_diff)).clamp(-max_db, max_db)[:, None]
-    spec = spec * 10 ** (gain_db / 20)
-    window = torch.hann_window(n_fft, device=wav.device)
-    y = torch.istft(spec, n_fft, n_fft // 4, window=window, length=x.numel())
-    rms_in, rms_out = x.square().mean().sqrt(), y.square().mean().sqrt()
-    if bool(rms_out > 0):
-        y = y * (rms_in / rms_out)
-    return y.to(wav.dtype)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 import torch
@@ -22,7 +22,7 @@ from echovox.version import package_version
 
 from .base import Codec
 from .config import CodecConfig
-from .nn.seanet import SEANetDecoder, SEANetEncoder
+from .nn.seanet import SEANetConfig, SEANetDecoder, SEANetEncoder
 from .quantizer import ResidualVectorQuantizer
 
 WEIGHTS_NAME = "model.safetensors"
@@ -46,21 +46,8 @@ class RVQCodec(Codec):
         self.codebook_size = config.codebook_size
         self.chunk_seconds = config.chunk_seconds
         self.chunk_context_seconds = config.chunk_context_seconds
-        trunk = {
-            "channels": config.channels,
-            "dim": config.dim,
-            "strides": config.strides,
-            "n_residual_layers": config.n_residual_layers,
-            "kernel_size": config.kernel_size,
-            "last_kernel_size": config.last_kernel_size,
-            "residual_kernel_size": config.residual_kernel_size,
-            "dilation_base": config.dilation_base,
-            "compress": config.compress,
-            "lstm_layers": config.lstm_layers,
-            "causal": config.causal,
-            "pad_mode": config.pad_mode,
-        }
-        self.encoder = SEANetEncoder(**trunk)
+        trunk = SEANetConfig(**{f.name: getattr(config, f.name) for f in fields(SEANetConfig)})
+        self.encoder = SEANetEncoder(trunk)
         self.quantizer = ResidualVectorQuantizer(
             dim=config.dim,
             n_codebooks=config.n_codebooks,
@@ -70,7 +57,7 @@ class RVQCodec(Codec):
             dead_code_ratio=config.dead_code_ratio,
             quantizer_dropout=config.quantizer_dropout,
         )
-        self.decoder = SEANetDecoder(**trunk)
+        self.decoder = SEANetDecoder(trunk)
 
     @property
     def hop_length(self) -> int:

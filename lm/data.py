@@ -171,6 +171,17 @@ class SpeakerPrompts:
         return self.dataset[pool[int(rng.integers(len(pool)))]]
 
 
+@dataclass(frozen=True)
+class Sharding:
+    """How a sampler's batches are shared among data-parallel ranks: num_replicas and rank
+    (None: from torch.distributed when it is initialised, else 1 and 0); drop_last cuts the
+    batch list to a multiple of the replica count instead of wrapping it round."""
+
+    num_replicas: int | None = None
+    rank: int | None = None
+    drop_last: bool = False
+
+
 class DurationBucketSampler(Sampler[list[int]]):
     """Batches of similar duration holding at most `max_frames` frames including padding.
 
@@ -194,11 +205,11 @@ class DurationBucketSampler(Sampler[list[int]]):
         num_buckets: int = 10,
         shuffle: bool = True,
         seed: int = 0,
-        drop_last: bool = False,
-        num_replicas: int | None = None,
-        rank: int | None = None,
+        shard: Sharding | None = None,
         max_batch_size: int | None = None,
     ) -> None:
+        shard = shard or Sharding()
+        num_replicas, rank, drop_last = shard.num_replicas, shard.rank, shard.drop_last
         if max_frames < 1:
             raise ValueError(f"max_frames must be positive, got {max_frames}")
         if len(lengths) == 0:

@@ -186,9 +186,36 @@ def _generate_ar(
     _check_inputs(phonemes, prompts, c.n_phonemes, c.codebook_size)
     B = len(phonemes)
     n_prompt_ph = n_prompt_phonemes or [0] * B
-    n_target = [max(1, len(ph) - n) for ph, n in zip(phonemes, n_prompt_ph)]
+    max_new, min_new = _frame_budgets(c, s, phonemes, prompts, n_prompt_ph)
+    steps = max(max_new)
+    bos = torch.full((1,), c.bos_id, dtype=torch.long)
+    audio_seqs = [torch.cat([bos, p.long().cpu()]) for p in prompts]
+    rows_in = phonemes
+    if s.cfg_scale != 1.0:
+        if not use_cache:
+            raise ValueError("cfg_scale != 1 needs the KV cache (use_cache=True)")
+        # rows B..2B-1: the unconditional branch, the target's phonemes with no prompt at all
+        rows_in = phonemes + [ph[n:] if len(ph) > n else ph for ph, n in zip(phonemes, n_prompt_ph)]
+        audio_seqs = audio_seqs + [bos] * B
+    gen = _generator(s.seed, device)
+    t0 = time.perf_counter()
+    logits = _ARLogits(model, rows_in, audio_seqs, steps, use_cache, half_weights, s.cfg_scale)
+    first = logits.first()
+    t1 = time.perf_counter()
+    budgets = (torch.tensor(max_new, device=device), torch.tensor(min_new, device=device))
+    out, lengths, hit_eos = _sample_tokens(logits, first, s, budgets, steps, gen)
+    t2 = time.perf_counter()
+    codes = [out[i, : int(lengths[i])].clone() for i in range(B)]
+    reasons = ["eos" if bool(hit_eos[i]) else "max_frames" for i in range(B)]
+    return ARResult(codes, reasons, prefill_seconds=t1 - t0, decode_seconds=t2 - t1)
+
+
+def _frame_budgets(c, s: SamplingSettings, phonemes, prompts, n_prompt_ph):
+    """Per item, the most frames it may write (a budget per target phoneme, max_frames and
+    the position table's room) and the fewest before EOS is allowed."""
     max_new, min_new = [], []
-    for nt, p in zip(n_target, prompts):
+    for ph, n, p in zip(phonemes, n_prompt_ph, prompts):
+        nt = max(1, len(ph) - n)  # the target's phonemes
         cap = math.ceil(s.max_frames_per_phoneme * nt)
         if s.max_frames is not None:
             cap = min(cap, s.max_frames)
@@ -199,52 +226,76 @@ def _generate_ar(
             )
         max_new.append(cap)
         min_new.append(min(cap, max(s.min_frames, math.ceil(s.min_frames_per_phoneme * nt))))
-    steps = max(max_new)
-    max_new_t = torch.tensor(max_new, device=device)
-    min_new_t = torch.tensor(min_new, device=device)
+    return max_new, min_new
 
-    bos = torch.full((1,), c.bos_id, dtype=torch.long)
-    audio_seqs = [torch.cat([bos, p.long().cpu()]) for p in prompts]
-    guided = s.cfg_scale != 1.0
-    rows_in = phonemes
-    if guided:
-        if not use_cache:
-            raise ValueError("cfg_scale != 1 needs the KV cache (use_cache=True)")
-        # rows B..2B-1: the unconditional branch, the target's phonemes with no prompt at all
-        rows_in = phonemes + [ph[n:] if len(ph) > n else ph for ph, n in zip(phonemes, n_prompt_ph)]
-        audio_seqs = audio_seqs + [bos] * B
-    phon = _pad_1d(rows_in, c.phoneme_pad_id, device)
-    phon_lens = torch.tensor([len(p) for p in rows_in], device=device)
-    audio_lens = torch.tensor([len(a) for a in audio_seqs], device=device)
-    gen = _generator(s.seed, device)
 
-    def mix(logits: Tensor) -> Tensor:
-        if not guided:
+class _ARLogits:
+    """The AR's next-token logits for a batch of rows, step by step: with the KV cache (one
+    prefill, then one token a step) or, use_cache=False, a full forward pass a step (the
+    reference path the benchmark compares against). Under classifier-free guidance the
+    second half of the rows is the unconditional branch, and the two are mixed as
+    uncond + cfg_scale * (cond - uncond)."""
+
+    def __init__(self, model, rows_in, audio_seqs, steps, use_cache, half_weights, cfg_scale):
+        c = model.config
+        device = model.head.weight.device
+        self.model, self.use_cache, self.cfg_scale = model, use_cache, cfg_scale
+        self.guided = cfg_scale != 1.0
+        self.phon = _pad_1d(rows_in, c.phoneme_pad_id, device)
+        self.phon_lens = torch.tensor([len(p) for p in rows_in], device=device)
+        self.audio_lens = torch.tensor([len(a) for a in audio_seqs], device=device)
+        if use_cache:
+            self.audio = _pad_1d(audio_seqs, c.audio_pad_id, device)
+            model.setup_caches(
+                len(audio_seqs),
+                self.phon.shape[1] + self.audio.shape[1] + steps,
+                half_weights=half_weights,
+            )
+            self.positions = self.audio_lens.clone()
+        else:
+            self.audio = _pad_1d(audio_seqs, c.audio_pad_id, device, extra=steps)
+            self.cur_lens = self.audio_lens.clone()
+            self.rows = torch.arange(len(audio_seqs), device=device)
+
+    def _mix(self, logits: Tensor) -> Tensor:
+        if not self.guided:
             return logits
+        B = logits.shape[0] // 2
         cond, uncond = logits[:B], logits[B:]
-        return uncond + s.cfg_scale * (cond - uncond)
+        return uncond + self.cfg_scale * (cond - uncond)
 
-    t0 = time.perf_counter()
-    if use_cache:
-        audio = _pad_1d(audio_seqs, c.audio_pad_id, device)
-        model.setup_caches(
-            len(audio_seqs), phon.shape[1] + audio.shape[1] + steps, half_weights=half_weights
-        )
-        logits = mix(model.prefill(phon, phon_lens, audio, audio_lens))
-        positions = audio_lens.clone()
-    else:
-        audio = _pad_1d(audio_seqs, c.audio_pad_id, device, extra=steps)
-        cur_lens = audio_lens.clone()
-        rows = torch.arange(B, device=device)
+    def _full(self) -> Tensor:
+        T = int(self.cur_lens.max())
+        out = self.model(self.phon, self.phon_lens, self.audio[:, :T], self.cur_lens).logits
+        return out[self.rows, self.cur_lens - 1]
 
-        def full_logits() -> Tensor:
-            T = int(cur_lens.max())
-            out = model(phon, phon_lens, audio[:, :T], cur_lens).logits
-            return out[rows, cur_lens - 1]
+    def first(self) -> Tensor:
+        """The logits after the prompts."""
+        if not self.use_cache:
+            return self._full()
+        return self._mix(self.model.prefill(self.phon, self.phon_lens, self.audio, self.audio_lens))
 
-        logits = full_logits()
+    def next(self, feed: Tensor) -> Tensor:
+        """The logits after feeding one token per item ([B])."""
+        if not self.use_cache:
+            self.audio[self.rows, self.cur_lens] = feed
+            self.cur_lens += 1
+            return self._full()
+        if self.guided:  # both branches continue with the token drawn from the guided logits
+            feed = torch.cat([feed, feed])
+        max_frames = self.model.config.max_frames
+        logits = self._mix(self.model.decode_one(feed, self.positions.clamp(max=max_frames)))
+        self.positions += 1
+        return logits
 
-    t1 = time.perf_counter()
+
+def _sample_tokens(source: _ARLogits, logits: Tensor, s: SamplingSettings, budgets, steps, gen):
+    """The decode loop: draw a token per item per step until every item has hit EOS or its
+    frame budget. budgets: ([B] most frames, [B] fewest frames before EOS). Returns the drawn
+    tokens [B, steps], each item's length before EOS and whether it hit EOS."""
+    c = source.model.config
+    max_new_t, min_new_t = budgets
+    B, device = len(max_new_t), logits.device
     out = torch.zeros(B, steps, dtype=torch.long, device=device)
     lengths = torch.zeros(B, dtype=torch.long, device=device)
     finished = torch.zeros(B, dtype=torch.bool, device=device)
@@ -280,19 +331,8 @@ def _generate_ar(
         if bool(finished.all()) or step == steps - 1:
             break
         feed = torch.where(finished, torch.zeros_like(tok), tok)  # keep finished rows finite
-        if use_cache:
-            if guided:  # both branches continue with the token drawn from the guided logits
-                feed = torch.cat([feed, feed])
-            logits = mix(model.decode_one(feed, positions.clamp(max=c.max_frames)))
-            positions += 1
-        else:
-            audio[rows, cur_lens] = feed
-            cur_lens += 1
-            logits = full_logits()
-    t2 = time.perf_counter()
-    codes = [out[i, : int(lengths[i])].clone() for i in range(B)]
-    reasons = ["eos" if bool(hit_eos[i]) else "max_frames" for i in range(B)]
-    return ARResult(codes, reasons, prefill_seconds=t1 - t0, decode_seconds=t2 - t1)
+        logits = source.next(feed)
+    return out, lengths, hit_eos
 
 
 @torch.inference_mode()
@@ -313,8 +353,8 @@ def generate_nar(
     first_codebook: per item [T_i] (the AR's output). temperature 0 is greedy.
     Returns per item [Q, T_i]."""
     with _eval_mode(model):
-        args = (temperature, top_k, top_p, seed)
-        return _generate_nar(model, phonemes, prompt_codes, first_codebook, *args, False).codes
+        sampling = _NARSampling(temperature, top_k, top_p, seed)
+        return _generate_nar(model, phonemes, prompt_codes, first_codebook, sampling, False).codes
 
 
 @dataclass
@@ -344,8 +384,18 @@ def generate_nar_distributions(
     the expected latent needs; the sampling arguments only choose the codes that condition
     the next stages."""
     with _eval_mode(model):
-        args = (temperature, top_k, top_p, seed)
-        return _generate_nar(model, phonemes, prompt_codes, first_codebook, *args, True)
+        sampling = _NARSampling(temperature, top_k, top_p, seed)
+        return _generate_nar(model, phonemes, prompt_codes, first_codebook, sampling, True)
+
+
+@dataclass(frozen=True)
+class _NARSampling:
+    """How the NAR picks the codes that condition its next stages (temperature 0: greedy)."""
+
+    temperature: float
+    top_k: int
+    top_p: float
+    seed: int | None
 
 
 def _generate_nar(
@@ -353,10 +403,7 @@ def _generate_nar(
     phonemes: list[Tensor],
     prompt_codes: list[Tensor],
     first_codebook: list[Tensor],
-    temperature: float,
-    top_k: int,
-    top_p: float,
-    seed: int | None,
+    sampling: _NARSampling,
     keep_probs: bool,
 ) -> NARResult:
     c = model.config
@@ -371,7 +418,7 @@ def _generate_nar(
         if int(fc.min()) < 0 or int(fc.max()) >= K:
             raise ValueError(f"item {i}: first-codebook codes outside [0, {K})")
     B = len(phonemes)
-    gen = _generator(seed, device)
+    gen = _generator(sampling.seed, device)
     phon = _pad_1d(phonemes, c.phoneme_pad_id, device)
     phon_lens = torch.tensor([len(p) for p in phonemes], device=device)
     P = max(pc.shape[1] for pc in prompt_codes)
@@ -392,10 +439,11 @@ def _generate_nar(
         if probs is not None:
             probs[:, stage] = torch.softmax(logits.float(), dim=-1)
         flat = logits.reshape(B * T, K)
-        if temperature == 0:
+        if sampling.temperature == 0:
             pick = greedy(flat)
         else:
-            flat = top_p_filter(top_k_filter(apply_temperature(flat, temperature), top_k), top_p)
+            flat = apply_temperature(flat, sampling.temperature)
+            flat = top_p_filter(top_k_filter(flat, sampling.top_k), sampling.top_p)
             pick = sample_categorical(flat, gen)
         target[:, stage] = pick.view(B, T)
     lens = [len(f) for f in first_codebook]

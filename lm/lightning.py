@@ -256,29 +256,46 @@ class LMTask(L.LightningModule):
         return save_pretrained(self.model, directory, symbols=self.symbols, notes=notes)
 
 
+@dataclass
+class BatchSettings:
+    """max_frames: frames per training batch, padding included. val_max_frames: frames per
+    validation batch (None: max_frames); the NAR validates one stage per batch, cycling
+    through them, so a large training batch on a small validation set would leave stages
+    unscored, and keeping this at the size a model was first validated with keeps its
+    validation losses comparable. num_buckets: duration buckets of the sampler.
+    max_batch_size: cap on utterances per batch (None: only max_frames)."""
+
+    max_frames: int = 4000
+    val_max_frames: int | None = None
+    num_buckets: int = 10
+    max_batch_size: int | None = None
+
+
+@dataclass
+class PromptSettings:
+    """seconds: length of the NAR's prompt. mode: where the NAR's prompt comes from (see
+    `Collator`): "span", a random span of the utterance that stays in the target
+    (echovox-tiny's NAR), or "prefix", the utterance's start, cut from the target as at
+    synthesis. ar_seconds: 0 trains the AR on single utterances (plain continuation, as
+    echovox-tiny's AR); above 0, each utterance gets another utterance of its speaker of at
+    most this many seconds in front, as a prompt is at synthesis, and the loss covers the
+    utterance's own frames only (`Collator`, `SpeakerPrompts`); the batches then hold up to
+    that much more than max_frames."""
+
+    seconds: float = 3.0
+    mode: Literal["span", "prefix"] = "span"
+    ar_seconds: float = 0.0
+
+
 class TokenDataModule(L.LightningDataModule):
     """Token datasets (see lm/data.py) in duration-bucketed batches.
 
     Args:
         train: path of the training token dataset (save_to_disk folder).
         val: path of the validation token dataset, or None.
-        max_frames: frames per batch, padding included.
-        val_max_frames: frames per validation batch (None: max_frames). The NAR validates one
-            stage per batch, cycling through them, so a large training batch on a small
-            validation set would leave stages unscored; keeping this at the size the model was
-            first validated with also keeps its validation losses comparable.
-        num_buckets: duration buckets of the sampler.
-        max_batch_size: cap on utterances per batch (None: only max_frames).
-        prompt_seconds: length of the NAR's prompt span.
-        prompt_mode: where the NAR's prompt comes from (see `Collator`): "span", a random span
-            of the utterance that stays in the target (echovox-tiny's NAR), or "prefix", the
-            utterance's start, cut from the target as at synthesis.
-        ar_prompt_seconds: 0 trains the AR on single utterances (plain continuation, as
-            echovox-tiny's AR). Above 0, each utterance gets another utterance of its speaker
-            of at most this many seconds in front, as a prompt is at synthesis, and the loss
-            covers the utterance's own frames only (`Collator`, `SpeakerPrompts`). The batches
-            then hold up to that much more than max_frames.
-        frame_rate: codec frames per second (turns the seconds above into frames).
+        batches: batch sizes and buckets (BatchSettings).
+        prompts: the NAR's and the AR's prompts (PromptSettings).
+        frame_rate: codec frames per second (turns the prompts' seconds into frames).
         num_workers: DataLoader worker processes.
         seed: seeds batch order and prompt spans.
     """
@@ -287,30 +304,25 @@ class TokenDataModule(L.LightningDataModule):
         self,
         train: str,
         val: str | None = None,
-        max_frames: int = 4000,
-        val_max_frames: int | None = None,
-        num_buckets: int = 10,
-        max_batch_size: int | None = None,
-        prompt_seconds: float = 3.0,
-        prompt_mode: Literal["span", "prefix"] = "span",
-        ar_prompt_seconds: float = 0.0,
+        batches: BatchSettings | None = None,
+        prompts: PromptSettings | None = None,
         frame_rate: float = 75.0,
         num_workers: int = 0,
         seed: int = 0,
     ) -> None:
         super().__init__()
+        batches = batches or BatchSettings()
+        prompts = prompts or PromptSettings()
         self.train_path, self.val_path = train, val
-        self.val_max_frames = max_frames if val_max_frames is None else val_max_frames
-        self.max_frames, self.num_buckets, self.max_batch_size = (
-            max_frames,
-            num_buckets,
-            max_batch_size,
-        )
-        self.prompt_frames = max(1, round(prompt_seconds * frame_rate))
-        self.prompt_mode = prompt_mode
-        if ar_prompt_seconds < 0:
-            raise ValueError(f"ar_prompt_seconds must be >= 0, got {ar_prompt_seconds}")
-        self.ar_prompt_frames = round(ar_prompt_seconds * frame_rate)
+        self.max_frames, self.num_buckets = batches.max_frames, batches.num_buckets
+        self.max_batch_size = batches.max_batch_size
+        val_max = batches.val_max_frames
+        self.val_max_frames = batches.max_frames if val_max is None else val_max
+        self.prompt_frames = max(1, round(prompts.seconds * frame_rate))
+        self.prompt_mode = prompts.mode
+        if prompts.ar_seconds < 0:
+            raise ValueError(f"prompts.ar_seconds must be >= 0, got {prompts.ar_seconds}")
+        self.ar_prompt_frames = round(prompts.ar_seconds * frame_rate)
         self.num_workers, self.seed = num_workers, seed
         self._resume: dict | None = None
         self.train_sampler: DurationBucketSampler | None = None
@@ -342,7 +354,7 @@ class TokenDataModule(L.LightningDataModule):
         if self.ar_prompt_frames > 0 and task is not None and task.kind == "ar":
             if task.symbols is None:
                 raise ValueError(
-                    "ar_prompt_seconds needs the model's symbol_table: prompt and utterance "
+                    "prompts.ar_seconds needs the model's symbol_table: prompt and utterance "
                     "are joined by its word separator '_'"
                 )
             ar_prompts, sep = SpeakerPrompts(ds, self.ar_prompt_frames), task.symbols.id("_")

@@ -18,7 +18,7 @@ import numpy as np
 from echovox.audio import AudioError, load_audio
 from echovox.eval.asr import ASR_SR, PocketSphinxAsr, TransformersAsr
 
-from .stage import ShardResult, StageReport, load_dataset_dir, run_sharded, worker_index
+from .stage import ShardJob, ShardResult, StageReport, load_dataset_dir, run_sharded, worker_index
 
 BACKENDS = ("pocketsphinx", "transformers", "reference")
 
@@ -183,20 +183,16 @@ def stage_transcribe(cfg, force: bool = False) -> StageReport:
     params = AsrParams(a.backend, a.model, a.device, a.batch_size, str(cfg.corpus.root))
     if a.backend not in BACKENDS:
         raise ValueError(f"asr.backend must be one of {BACKENDS}, got {a.backend!r}")
-    ds = run_sharded(
+    job = ShardJob(
         fn_path="echovox.recipes.asr:transcribe_shard",
-        rows=segs,
         params=params,
         work=work,
         out=cfg.exp / "manifest",
         features=manifest_features(),
         shard_size=cfg.work.shard_size,
-        num_proc=cfg.work.num_proc,
-        rank=cfg.work.rank,
-        world_size=cfg.work.world_size,
         desc=f"transcribe ({a.backend})",
-        report=report,
     )
+    ds = run_sharded(job, segs, cfg.work, report)
     if ds is not None:
         report.counts["utterances"] = len(ds)
         report.hours.update(summarize_hours(ds, by="subset"))

@@ -1,20 +1,13 @@
-"""`echovox recipe ...`: run a recipe's numbered stages. Heavy imports stay inside functions."""
+"""`echovox recipe ...`: run a recipe's numbered stages. Heavy imports stay inside functions;
+`run`, with many options, is a dataclass of them whose instance runs when called."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 
-def run(
-    recipe: str,
-    stage: int | None = None,
-    stop_stage: int | None = None,
-    force: bool = False,
-    num_proc: int | None = None,
-    rank: int | None = None,
-    world_size: int | None = None,
-    exp_dir: str | None = None,
-    corpus_root: str | None = None,
-    codec: str | None = None,
-) -> None:
+
+@dataclass
+class Run:
     """Run stages STAGE..STOP_STAGE of the recipe in RECIPE (a recipe YAML file).
 
     Stages are idempotent: a finished stage leaves exp_dir/.done/stageN.done and is skipped;
@@ -33,18 +26,31 @@ def run(
         corpus_root: override the config's corpus.root.
         codec: override the config's tokenize.codec (a codec folder or pretrained id).
     """
-    from .runner import run as run_recipe
 
-    overrides = {
-        "work.num_proc": num_proc,
-        "work.rank": rank,
-        "work.world_size": world_size,
-        "exp_dir": exp_dir,
-        "corpus.root": corpus_root,
-        "tokenize.codec": codec,
-    }
-    overrides = {k: v for k, v in overrides.items() if v is not None}
-    run_recipe(recipe, stage, stop_stage, force=force, overrides=overrides)
+    recipe: str
+    stage: int | None = None
+    stop_stage: int | None = None
+    force: bool = False
+    num_proc: int | None = None
+    rank: int | None = None
+    world_size: int | None = None
+    exp_dir: str | None = None
+    corpus_root: str | None = None
+    codec: str | None = None
+
+    def __call__(self) -> None:
+        from .runner import run as run_recipe
+
+        overrides = {
+            "work.num_proc": self.num_proc,
+            "work.rank": self.rank,
+            "work.world_size": self.world_size,
+            "exp_dir": self.exp_dir,
+            "corpus.root": self.corpus_root,
+            "tokenize.codec": self.codec,
+        }
+        overrides = {k: v for k, v in overrides.items() if v is not None}
+        run_recipe(self.recipe, self.stage, self.stop_stage, force=self.force, overrides=overrides)
 
 
 def stages(recipe: str) -> None:
@@ -113,4 +119,4 @@ def codec_data(recipe: str, output: str, exp_dir: str | None = None) -> None:
     )
 
 
-COMMANDS = {"run": run, "stages": stages, "codec_data": codec_data}
+COMMANDS = {"run": Run, "stages": stages, "codec_data": codec_data}

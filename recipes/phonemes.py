@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
-from .stage import ShardResult, StageReport, load_dataset_dir, run_sharded
+from .stage import ShardJob, ShardResult, StageReport, load_dataset_dir, run_sharded
 
 SPLITS = ("train", "dev", "test")
 
@@ -145,20 +145,16 @@ def stage_phonemize(cfg, force: bool = False) -> StageReport:
     if not symbols_path.exists():
         SymbolTable.default().save(symbols_path)
     split_of = assign_splits(manifest.unique("speaker"), cfg.splits, report.notes)
-    ds = run_sharded(
+    job = ShardJob(
         fn_path="echovox.recipes.phonemes:phonemize_shard",
-        rows=manifest,
         params=PhonemeParams(cfg.text.language, str(symbols_path), split_of),
         work=work,
         out=cfg.exp / "phonemes",
         features=phonemes_features(),
         shard_size=cfg.work.shard_size * 4,  # cheap per item; bigger batches for espeak
-        num_proc=cfg.work.num_proc,
-        rank=cfg.work.rank,
-        world_size=cfg.work.world_size,
         desc="phonemize",
-        report=report,
     )
+    ds = run_sharded(job, manifest, cfg.work, report)
     if ds is not None:
         report.counts["utterances"] = len(ds)
         for split in SPLITS:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .stage import ShardResult, StageReport, load_dataset_dir, run_sharded, skip_reason
+from .stage import ShardJob, ShardResult, StageReport, load_dataset_dir, run_sharded, skip_reason
 
 VAD_SR = 16000
 BLOCK_SECONDS = 30.0
@@ -336,20 +336,16 @@ def stage_segment(cfg, force: bool = False) -> StageReport:
         pad=s.pad,
         vad_fallback=s.vad_fallback,
     )
-    ds = run_sharded(
+    job = ShardJob(
         fn_path="echovox.recipes.segment:segment_shard",
-        rows=files,
         params=params,
         work=work,
         out=cfg.exp / "segments",
         features=segments_features(),
         shard_size=max(1, cfg.work.shard_size // 8),  # a file is many utterances
-        num_proc=cfg.work.num_proc,
-        rank=cfg.work.rank,
-        world_size=cfg.work.world_size,
         desc="segment",
-        report=report,
     )
+    ds = run_sharded(job, files, cfg.work, report)
     if ds is not None:
         report.counts["utterances"] = len(ds)
         report.counts["speakers"] = len(set(ds["speaker"]))

@@ -182,91 +182,52 @@ def worker_index() -> int:
     return int(os.environ.get("ECHOVOX_WORKER_INDEX", "0"))
 
 
-def run_sharded(
-    *,
-    fn_path: str,
-    rows,
-    params: Any,
-    work: Path,
-    out: Path,
-    features,
-    shard_size: int,
-    num_proc: int = 1,
-    rank: int = 0,
-    world_size: int = 1,
-    desc: str = "",
-    report: StageReport,
-):
-    """Map `fn` (a 'module:function' path, so spawned workers can import it) over `rows` (a
-    list of dicts, or a `datasets.Dataset`, which is then read shard by shard) in
-    shards of `shard_size`, then merge every shard into the dataset at `out`.
+@dataclass
+class ShardJob:
+    """A stage's map over its rows, shard by shard. fn_path: the function, as
+    'module:function' so that spawned workers can import it, called as fn(rows, params) ->
+    ShardResult. Each shard of `shard_size` rows is published under `work`; once every shard
+    exists they are merged into the dataset at `out` (with `features`). desc: the progress
+    bar's label."""
 
-    Rank r of `world_size` takes shards r, r + world_size, ...; its `num_proc` local processes
-    split those again. The merge happens only once every shard of every rank exists; until then
-    `report.complete` is False and `out` is not written. Returns the merged dataset or None.
-    """
-    from datasets import concatenate_datasets
-    from tqdm.auto import tqdm
+    fn_path: str
+    params: Any
+    work: Path
+    out: Path
+    features: Any
+    shard_size: int
+    desc: str = ""
 
-    work = Path(work)
+
+def run_sharded(job: ShardJob, rows, workers, report: StageReport):
+    """Map job.fn over `rows` (a list of dicts, or a `datasets.Dataset`, which is then read
+    shard by shard) in shards, then merge every shard into the dataset at job.out.
+
+    workers: the recipe's WorkConfig. Rank r of its `world_size` takes shards r,
+    r + world_size, ...; its `num_proc` local processes split those again. The merge happens
+    only once every shard of every rank exists; until then `report.complete` is False and
+    job.out is not written. Returns the merged dataset or None."""
+    work = Path(job.work)
     work.mkdir(parents=True, exist_ok=True)
-    n_shards = math.ceil(len(rows) / shard_size)
-    plan = {"n_items": len(rows), "shard_size": shard_size, "n_shards": n_shards}
-    plan_path = work / "plan.json"
-    if plan_path.exists():
-        old = read_json(plan_path)
-        if old != plan:
-            raise RuntimeError(
-                f"{work} holds shards of a different input ({old} vs now {plan}); the previous "
-                "stage changed. Rerun this stage with --force to start it over."
-            )
-    else:
-        write_json(plan_path, plan)
-
+    n_shards = math.ceil(len(rows) / job.shard_size)
+    _check_plan(work, {"n_items": len(rows), "shard_size": job.shard_size, "n_shards": n_shards})
+    rank, world_size = workers.rank, workers.world_size
     # a killed worker leaves its half-written shard in a tmp folder: drop ours (only this
     # rank writes these shard numbers, so another rank's live work is never touched)
     for tmp in work.glob(".shard-*.tmp-*"):
         if int(tmp.name.split("-")[1].split(".")[0]) % world_size == rank:
             shutil.rmtree(tmp, ignore_errors=True)
+    size = job.shard_size
     mine = [
-        (i, rows, i * shard_size, min(len(rows), (i + 1) * shard_size))
+        (i, rows, i * size, min(len(rows), (i + 1) * size))
         for i in range(n_shards)
         if i % world_size == rank and not _shard_dir(work, i).exists()
     ]
     already = n_shards - len(mine) - sum(1 for i in range(n_shards) if i % world_size != rank)
     if already:
         report.notes.append(f"{already} shard(s) were already done (resumed)")
-    todo_items = sum(b - a for _, _, a, b in mine)
     if mine:
-        bar = tqdm(total=todo_items, desc=desc, unit="item", dynamic_ncols=True)
-        if num_proc <= 1:
-            q = _ListQueue(bar)
-            _process_shards(fn_path, mine, params, str(work), features, q)
-        else:
-            ctx = mp.get_context("spawn")
-            queue = ctx.Queue()
-            procs = []
-            for w in range(num_proc):
-                share = mine[w::num_proc]
-                if not share:
-                    continue
-                env = {}
-                p = ctx.Process(
-                    target=_worker_entry,
-                    args=(fn_path, share, params, str(work), features, queue, w, env),
-                )
-                p.start()
-                procs.append(p)
-            while any(p.is_alive() for p in procs) or not queue.empty():
-                with contextlib.suppress(Exception):
-                    bar.update(queue.get(timeout=0.5))
-            for p in procs:
-                p.join()
-            failed = [p.exitcode for p in procs if p.exitcode != 0]
-            if failed:
-                raise RuntimeError(f"{len(failed)} worker(s) failed (exit codes {failed})")
-        bar.close()
-
+        _process_here_or_in_workers(job, mine, workers.num_proc)
     present = [i for i in range(n_shards) if _shard_dir(work, i).exists()]
     if len(present) < n_shards:
         report.complete = False
@@ -275,20 +236,75 @@ def run_sharded(
             "Rerun with --rank 0 once every rank has finished, to merge."
         )
         return None
+    return _merge_shards(job, n_shards, report)
+
+
+def _check_plan(work: Path, plan: dict) -> None:
+    """Shards are only resumed for the very input they were cut from."""
+    plan_path = work / "plan.json"
+    if not plan_path.exists():
+        write_json(plan_path, plan)
+        return
+    old = read_json(plan_path)
+    if old != plan:
+        raise RuntimeError(
+            f"{work} holds shards of a different input ({old} vs now {plan}); the previous "
+            "stage changed. Rerun this stage with --force to start it over."
+        )
+
+
+def _process_here_or_in_workers(job: ShardJob, mine, num_proc: int) -> None:
+    """This rank's shards, in this process (num_proc 1) or in num_proc spawned ones."""
+    from tqdm.auto import tqdm
+
+    total = sum(b - a for _, _, a, b in mine)
+    bar = tqdm(total=total, desc=job.desc, unit="item", dynamic_ncols=True)
+    if num_proc <= 1:
+        queue = _ListQueue(bar)
+        _process_shards(job.fn_path, mine, job.params, str(job.work), job.features, queue)
+    else:
+        _spawn_workers(job, mine, num_proc, bar)
+    bar.close()
+
+
+def _spawn_workers(job: ShardJob, mine, num_proc: int, bar) -> None:
+    ctx = mp.get_context("spawn")
+    queue = ctx.Queue()
+    procs = []
+    for w in range(num_proc):
+        share = mine[w::num_proc]
+        if not share:
+            continue
+        args = (job.fn_path, share, job.params, str(job.work), job.features, queue, w, {})
+        p = ctx.Process(target=_worker_entry, args=args)
+        p.start()
+        procs.append(p)
+    while any(p.is_alive() for p in procs) or not queue.empty():
+        with contextlib.suppress(Exception):
+            bar.update(queue.get(timeout=0.5))
+    for p in procs:
+        p.join()
+    failed = [p.exitcode for p in procs if p.exitcode != 0]
+    if failed:
+        raise RuntimeError(f"{len(failed)} worker(s) failed (exit codes {failed})")
+
+
+def _merge_shards(job: ShardJob, n_shards: int, report: StageReport):
+    from datasets import concatenate_datasets
 
     parts, n_in = [], 0
     for i in range(n_shards):
-        d = _shard_dir(work, i)
+        d = _shard_dir(Path(job.work), i)
         parts.append(load_dataset_dir(d / "data"))
         rep = read_json(d / "report.json")
         n_in += rep["n_in"]
         for item, reason in rep["skipped"]:
             report.skip(item, reason)
-    merged = concatenate_datasets(parts) if parts else rows_to_dataset([], features)
-    save_dataset_atomic(merged, out)
+    merged = concatenate_datasets(parts) if parts else rows_to_dataset([], job.features)
+    save_dataset_atomic(merged, job.out)
     report.counts["input items"] = n_in
     report.counts["output rows"] = len(merged)
-    return load_dataset_dir(out)
+    return load_dataset_dir(job.out)
 
 
 class _ListQueue:

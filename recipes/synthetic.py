@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .stage import ShardResult, StageReport, run_sharded
+from .stage import ShardJob, ShardResult, StageReport, run_sharded
 
 SR = 16000
 MBROLA_DIR = Path("/usr/share/mbrola")
@@ -389,20 +389,16 @@ def stage_generate(cfg, force: bool = False) -> StageReport:
     features = Features(
         {"path": Value("string"), "speaker": Value("string"), "duration": Value("float64")}
     )
-    ds = run_sharded(
+    job = ShardJob(
         fn_path="echovox.recipes.synthetic:chapter_shard",
-        rows=jobs,
         params=None,
         work=work,
         out=cfg.exp / "generated",
         features=features,
         shard_size=1,  # a chapter is tens of seconds of work: resume at chapter granularity
-        num_proc=cfg.work.num_proc,
-        rank=cfg.work.rank,
-        world_size=cfg.work.world_size,
         desc="synthesize chapters",
-        report=report,
     )
+    ds = run_sharded(job, jobs, cfg.work, report)
     if ds is not None:
         report.counts["chapters"] = len(ds)
         report.counts["speakers"] = len(set(ds["speaker"]))

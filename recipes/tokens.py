@@ -21,7 +21,14 @@ import numpy as np
 
 from echovox.audio import AudioError, load_audio
 
-from .stage import ShardResult, StageReport, load_dataset_dir, run_sharded, save_dataset_atomic
+from .stage import (
+    ShardJob,
+    ShardResult,
+    StageReport,
+    load_dataset_dir,
+    run_sharded,
+    save_dataset_atomic,
+)
 
 INT16_MAX = 32767
 
@@ -135,20 +142,16 @@ def stage_tokenize(cfg, force: bool = False) -> StageReport:
         reset_work(work)
     phon = load_dataset_dir(cfg.exp / "phonemes")
     params = TokenizeParams(t.codec, t.n_q, t.batch_size, t.device)
-    ds = run_sharded(
+    job = ShardJob(
         fn_path="echovox.recipes.tokens:tokenize_shard",
-        rows=phon,
         params=params,
         work=work,
         out=work.parent / "tokens-all",
         features=tokens_features(),
         shard_size=cfg.work.shard_size,
-        num_proc=cfg.work.num_proc,
-        rank=cfg.work.rank,
-        world_size=cfg.work.world_size,
         desc="tokenize",
-        report=report,
     )
+    ds = run_sharded(job, phon, cfg.work, report)
     if ds is None:
         return report
     codec = load_codec(params)

@@ -146,7 +146,7 @@ def stage_train_lm(cfg, force: bool = False) -> StageReport:
 
 def stage_assemble(cfg, force: bool = False) -> StageReport:
     """Stage 7: the model directory `Synthesizer.from_pretrained(exp_dir/model)` loads."""
-    from echovox.model_dir import assemble_model_dir
+    from echovox.model_dir import ModelSettings, assemble_model_dir
 
     t0 = time.time()
     report = StageReport(7, "assemble model")
@@ -169,20 +169,26 @@ def stage_assemble(cfg, force: bool = False) -> StageReport:
     if codec != cfg.tokenize.codec:
         check_same_tokens(cfg.tokenize.codec, codec)
         report.notes.append(f"codec: {codec} (decoder fine-tune of {cfg.tokenize.codec})")
+    m = cfg.model
+    settings = ModelSettings.from_dict(
+        {
+            "name": m.name,
+            "text": {"language": cfg.text.language},
+            "prompt": {"seconds": m.prompt_seconds},
+            "sampling": m.sampling,
+            "nar_decoding": m.nar_decoding,
+            "voice_match": m.voice_match,
+            "spectral_match": m.spectral_match,
+            "latent_contrast": m.latent_contrast,
+        }
+    )
     out = assemble_model_dir(
         model_dir(cfg),
         codec=codec,
         ar=lm_export(cfg, "ar"),
         nar=lm_export(cfg, "nar"),
-        language=cfg.text.language,
-        prompt_seconds=cfg.model.prompt_seconds,
-        name=cfg.model.name,
-        weights_dtype=cfg.model.weights_dtype,
-        sampling=cfg.model.sampling,
-        nar_decoding=cfg.model.nar_decoding,
-        voice_match=cfg.model.voice_match,
-        spectral_match=cfg.model.spectral_match,
-        latent_contrast=cfg.model.latent_contrast,
+        settings=settings,
+        weights_dtype=m.weights_dtype,
     )
     size = sum(p.stat().st_size for p in out.iterdir() if p.is_file())
     report.counts["bytes"] = size

@@ -10,14 +10,15 @@ REPO = Path(__file__).resolve().parents[1]
 SR = 8_000  # the tiny codec's rate
 
 
-def build_tiny_model(directory, **save_kwargs):
+def build_tiny_model(directory, weights_dtype: str = "float32", **settings):
+    """A random tiny model directory; `settings`: ModelSettings fields (objects or dicts)."""
     import torch
 
     from echovox.codec import CodecConfig, RVQCodec
     from echovox.lm.ar import ARModel
     from echovox.lm.config import ARConfig, NARConfig
     from echovox.lm.nar import NARModel
-    from echovox.model_dir import save_model_dir
+    from echovox.model_dir import ModelSettings, save_model_dir
     from echovox.text import SymbolTable
 
     torch.manual_seed(0)
@@ -32,7 +33,15 @@ def build_tiny_model(directory, **save_kwargs):
     )
     ar = ARModel(ARConfig.from_name("tiny", **lm))
     nar = NARModel(NARConfig.from_name("tiny", **lm))
-    return save_model_dir(directory, codec=codec, ar=ar, nar=nar, symbols=symbols, **save_kwargs)
+    return save_model_dir(
+        directory,
+        codec=codec,
+        ar=ar,
+        nar=nar,
+        symbols=symbols,
+        settings=ModelSettings.from_dict(settings),
+        weights_dtype=weights_dtype,
+    )
 
 
 def voice(seconds: float, sr: int = SR, seed: int = 0) -> np.ndarray:

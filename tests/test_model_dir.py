@@ -151,7 +151,7 @@ def test_assemble_from_training_outputs(tmp_path, tiny_model_dir, layout):
         codec=codec_dir,
         ar=lms["ar"][layout],
         nar=lms["nar"][layout],
-        name="unit-test",
+        settings=ck.ModelSettings(name="unit-test"),
     )
     again = load_model_dir(out)
     assert again.config.name == "unit-test"
@@ -254,23 +254,29 @@ def test_assemble_from_lmtask_checkpoints(tmp_path, tiny_model_dir):
         assemble_model_dir(tmp_path / "x", codec=codec_dir, ar=ckpts["nar"], nar=ckpts["nar"])
 
 
+def _settings(**fields):
+    return ck.ModelSettings.from_dict(fields)
+
+
 def test_assemble_stores_sampling_defaults(tmp_path, tiny_model_dir):
     kw = _assemble_inputs(tmp_path, tiny_model_dir)
-    out = assemble_model_dir(tmp_path / "m", sampling={"max_frames_per_phoneme": 10.0}, **kw)
+    out = assemble_model_dir(
+        tmp_path / "m", settings=_settings(sampling={"max_frames_per_phoneme": 10.0}), **kw
+    )
     assert load_model_dir(out).config.sampling["max_frames_per_phoneme"] == 10.0
-    with pytest.raises(CheckpointError, match="sampling"):
-        assemble_model_dir(tmp_path / "bad", sampling={"temperature": -1}, **kw)
-    with pytest.raises(CheckpointError, match="sampling"):
-        assemble_model_dir(tmp_path / "bad", sampling={"no_such_field": 1}, **kw)
+    for bad in ({"temperature": -1}, {"no_such_field": 1}):
+        with pytest.raises(CheckpointError, match="sampling"):
+            assemble_model_dir(tmp_path / "bad", settings=_settings(sampling=bad), **kw)
+        assert not (tmp_path / "bad").exists()  # refused before anything is written
 
 
 def test_nar_decoding_is_stored_and_checked(tmp_path, tiny_model_dir):
     assert load_model_dir(tiny_model_dir).config.nar_decoding == "codes"  # the default
     kw = _assemble_inputs(tmp_path, tiny_model_dir)
-    out = assemble_model_dir(tmp_path / "m", nar_decoding="expected", **kw)
+    out = assemble_model_dir(tmp_path / "m", settings=_settings(nar_decoding="expected"), **kw)
     assert load_model_dir(out).config.nar_decoding == "expected"
-    with pytest.raises(CheckpointError, match="nar_decoding"):
-        assemble_model_dir(tmp_path / "bad", nar_decoding="soft", **kw)
+    with pytest.raises(ValueError, match="nar_decoding"):
+        _settings(nar_decoding="soft")
     cfg = json.loads((out / "config.json").read_text())
     cfg["nar_decoding"] = "soft"
     (out / "config.json").write_text(json.dumps(cfg))
@@ -282,7 +288,9 @@ def test_voice_match_is_stored_and_checked(tmp_path, tiny_model_dir):
     off = load_model_dir(tiny_model_dir).config.voice_match
     assert off == ck.VoiceMatchConfig() and off.weight == 0  # the default: off
     kw = _assemble_inputs(tmp_path, tiny_model_dir)
-    out = assemble_model_dir(tmp_path / "m", voice_match={"weight": 0.5, "k": 2}, **kw)
+    out = assemble_model_dir(
+        tmp_path / "m", settings=_settings(voice_match={"weight": 0.5, "k": 2}), **kw
+    )
     assert load_model_dir(out).config.voice_match == ck.VoiceMatchConfig(weight=0.5, k=2)
     # directories written while matching had modes record "latent", the one kept
     cfg = json.loads((out / "config.json").read_text())
@@ -298,9 +306,8 @@ def test_voice_match_is_stored_and_checked(tmp_path, tiny_model_dir):
         ({"k": 0}, "k must be"),
         ({"neighbours": 3}, "neighbours"),
     ):
-        with pytest.raises(CheckpointError, match=message):
-            assemble_model_dir(tmp_path / "bad", voice_match=bad, **kw)
-        assert not (tmp_path / "bad").exists()  # refused before anything is written
+        with pytest.raises((TypeError, ValueError), match=message):
+            _settings(voice_match=bad)
     cfg = json.loads((out / "config.json").read_text())
     cfg["voice_match"] = {"weight": -0.1}
     (out / "config.json").write_text(json.dumps(cfg))
@@ -312,9 +319,8 @@ def test_spectral_match_is_stored_and_checked(tmp_path, tiny_model_dir):
     off = load_model_dir(tiny_model_dir).config.spectral_match
     assert off == ck.SpectralMatchConfig() and off.weight == 0  # the default: off
     kw = _assemble_inputs(tmp_path, tiny_model_dir)
-    out = assemble_model_dir(
-        tmp_path / "m", spectral_match={"weight": 0.7, "frame_weight": 0.5, "bands": 32}, **kw
-    )
+    match = {"weight": 0.7, "frame_weight": 0.5, "bands": 32}
+    out = assemble_model_dir(tmp_path / "m", settings=_settings(spectral_match=match), **kw)
     cfg = load_model_dir(out).config.spectral_match
     assert cfg == ck.SpectralMatchConfig(weight=0.7, frame_weight=0.5, bands=32)
     assert cfg.max_db == 12.0 and cfg.k == 4 and cfg.active
@@ -326,9 +332,8 @@ def test_spectral_match_is_stored_and_checked(tmp_path, tiny_model_dir):
         ({"max_db": -3}, "max_db must be"),
         ({"strength": 1}, "strength"),
     ):
-        with pytest.raises(CheckpointError, match=message):
-            assemble_model_dir(tmp_path / "bad", spectral_match=bad, **kw)
-        assert not (tmp_path / "bad").exists()  # refused before anything is written
+        with pytest.raises((TypeError, ValueError), match=message):
+            _settings(spectral_match=bad)
     raw = json.loads((out / "config.json").read_text())
     del raw["spectral_match"]  # a model dir written before the setting existed: off
     (out / "config.json").write_text(json.dumps(raw))
@@ -342,12 +347,11 @@ def test_spectral_match_is_stored_and_checked(tmp_path, tiny_model_dir):
 def test_latent_contrast_is_stored_and_checked(tmp_path, tiny_model_dir):
     assert load_model_dir(tiny_model_dir).config.latent_contrast == 1.0  # the default: off
     kw = _assemble_inputs(tmp_path, tiny_model_dir)
-    out = assemble_model_dir(tmp_path / "m", latent_contrast=1.2, **kw)
+    out = assemble_model_dir(tmp_path / "m", settings=_settings(latent_contrast=1.2), **kw)
     assert load_model_dir(out).config.latent_contrast == 1.2
     for bad in (0.0, 2.5):
-        with pytest.raises(CheckpointError, match="latent_contrast must be in"):
-            assemble_model_dir(tmp_path / "bad", latent_contrast=bad, **kw)
-        assert not (tmp_path / "bad").exists()
+        with pytest.raises(ValueError, match="latent_contrast must be in"):
+            _settings(latent_contrast=bad)
     raw = json.loads((out / "config.json").read_text())
     raw["latent_contrast"] = -1
     (out / "config.json").write_text(json.dumps(raw))

@@ -170,31 +170,65 @@ def check_latent_contrast(value: float) -> None:
 
 
 @dataclass
-class ModelDirConfig:
-    """The parsed config.json of a model directory (component configs kept as dicts so this
-    module does not import torch-heavy packages to read a config)."""
+class ModelSettings:
+    """How synthesis runs a model: what a model directory's config.json stores beside the
+    components' configs, and what `save_model_dir` and `assemble_model_dir` take.
+
+    name: the model's name in its card. text, prompt: the front end and the prompt's
+    conditioning. sampling: `echovox.lm.generate.SamplingSettings` fields that replace its
+    defaults (saved with every field). nar_temperature: 0 picks the NAR's codes greedily.
+    nar_decoding: how codebooks 2..Q reach the decoder (NAR_DECODINGS). voice_match,
+    spectral_match, latent_contrast: the decode-time steps towards the prompt (their classes
+    and check_latent_contrast say what each does and why)."""
+
+    name: str = "echovox"
+    text: TextConfig = field(default_factory=TextConfig)
+    prompt: PromptConfig = field(default_factory=PromptConfig)
+    sampling: dict[str, Any] = field(default_factory=dict)
+    nar_temperature: float = 0.0
+    nar_decoding: str = "codes"
+    voice_match: VoiceMatchConfig = field(default_factory=VoiceMatchConfig)
+    spectral_match: SpectralMatchConfig = field(default_factory=SpectralMatchConfig)
+    latent_contrast: float = 1.0
+
+    def __post_init__(self) -> None:
+        check_nar_decoding(self.nar_decoding)
+        check_latent_contrast(self.latent_contrast)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]):
+        """From plain values and dicts (a recipe's YAML, config.json); raises TypeError or
+        ValueError naming a bad field."""
+        d = dict(d)
+        for key, sub in (
+            ("text", TextConfig),
+            ("prompt", PromptConfig),
+            ("spectral_match", SpectralMatchConfig),
+        ):
+            if isinstance(d.get(key), dict):
+                d[key] = sub(**d[key])
+        if isinstance(d.get("voice_match"), dict):
+            d["voice_match"] = VoiceMatchConfig(**_without_latent_mode(d["voice_match"]))
+        return cls(**d)
+
+    def sampling_settings(self):
+        """The SamplingSettings these settings store (ValueError or TypeError if bad)."""
+        from echovox.lm.generate import SamplingSettings
+
+        return SamplingSettings(**self.sampling)
+
+
+@dataclass(kw_only=True)
+class ModelDirConfig(ModelSettings):
+    """The parsed config.json of a model directory: its ModelSettings and the components'
+    configs (kept as dicts so this module does not import torch-heavy packages to read a
+    config)."""
 
     codec_type: str  # "rvq" or "encodec"
     codec: dict[str, Any]
     ar: dict[str, Any]
     nar: dict[str, Any]
-    text: TextConfig = field(default_factory=TextConfig)
-    prompt: PromptConfig = field(default_factory=PromptConfig)
-    sampling: dict[str, Any] = field(default_factory=dict)
-    nar_temperature: float = 0.0
-    # how the NAR's codebooks 2..Q reach the decoder (see NAR_DECODINGS)
-    nar_decoding: str = "codes"
-    voice_match: VoiceMatchConfig = field(default_factory=VoiceMatchConfig)
-    spectral_match: SpectralMatchConfig = field(default_factory=SpectralMatchConfig)
-    # each codec latent channel's deviation from its mean over the chunk, times this, before
-    # voice matching (check_latent_contrast); 1: unchanged
-    latent_contrast: float = 1.0
-    name: str = "echovox"
     echovox_version: str = ""
-
-    def __post_init__(self) -> None:
-        check_nar_decoding(self.nar_decoding)
-        check_latent_contrast(self.latent_contrast)
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
@@ -208,15 +242,8 @@ class ModelDirConfig:
                 f"{where}: format is {d.get('format')!r}, expected {FORMAT!r} (is this a codec or "
                 "LM checkpoint rather than an assembled model? see `echovox assemble_model`)"
             )
-        d = {k: v for k, v in d.items() if k != "format"}
         try:
-            text = TextConfig(**d.pop("text", {}))
-            prompt = PromptConfig(**d.pop("prompt", {}))
-            voice_match = VoiceMatchConfig(**_without_latent_mode(d.pop("voice_match", {})))
-            spectral = SpectralMatchConfig(**d.pop("spectral_match", {}))
-            return cls(
-                text=text, prompt=prompt, voice_match=voice_match, spectral_match=spectral, **d
-            )
+            return super().from_dict({k: v for k, v in d.items() if k != "format"})
         except (TypeError, ValueError) as err:
             raise CheckpointError(f"{where}: {err}") from err
 
@@ -293,56 +320,38 @@ def save_model_dir(
     ar,
     nar,
     symbols,
-    text: TextConfig | None = None,
-    prompt: PromptConfig | None = None,
-    sampling=None,
-    nar_temperature: float = 0.0,
-    nar_decoding: str = "codes",
-    voice_match: VoiceMatchConfig | None = None,
-    spectral_match: SpectralMatchConfig | None = None,
-    latent_contrast: float = 1.0,
-    name: str = "echovox",
-    card_notes: str = "",
+    settings: ModelSettings | None = None,
     weights_dtype: str = "float32",
+    card_notes: str = "",
 ) -> Path:
     """Write a model directory from in-memory components (CPU copies of the weights).
 
-    sampling: an `echovox.lm.generate.SamplingSettings` (default: its defaults).
     weights_dtype: "float32", or "float16" to store the weights at half the size (loading casts
     them back to float32; the rounding moves decoded audio by far less than the codec's own
     error)."""
-
-    from echovox.lm.generate import SamplingSettings
-
-    voice_match = voice_match or VoiceMatchConfig()
+    settings = settings or ModelSettings()
+    sampling = settings.sampling_settings()
     check_components(
         codec,
         ar,
         nar,
         symbols,
-        nar_decoding=nar_decoding,
-        voice_match=voice_match.weight > 0,
-        latent_contrast=latent_contrast != 1.0,
+        nar_decoding=settings.nar_decoding,
+        voice_match=settings.voice_match.weight > 0,
+        latent_contrast=settings.latent_contrast != 1.0,
     )
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     codec_type, codec_cfg = _codec_config(codec)
     cfg = ModelDirConfig(
+        **{f.name: getattr(settings, f.name) for f in dataclasses.fields(ModelSettings)},
         codec_type=codec_type,
         codec=codec_cfg,
         ar=ar.config.to_dict(),
         nar=nar.config.to_dict(),
-        text=text or TextConfig(),
-        prompt=prompt or PromptConfig(),
-        sampling=dataclasses.asdict(sampling or SamplingSettings()),
-        nar_temperature=nar_temperature,
-        nar_decoding=nar_decoding,
-        voice_match=voice_match,
-        spectral_match=spectral_match or SpectralMatchConfig(),
-        latent_contrast=latent_contrast,
-        name=name,
         echovox_version=package_version(),
     )
+    cfg.sampling = dataclasses.asdict(sampling)  # every field, the defaults included
     dtype = storage_dtype(weights_dtype)
     save_weights(codec, directory / CODEC_WEIGHTS, dtype=dtype)
     save_weights(ar, directory / AR_WEIGHTS, dtype=dtype)
@@ -586,78 +595,55 @@ def assemble_model_dir(
     ar: str | Path,
     nar: str | Path,
     symbols: str | Path | None = None,
-    language: str = "en-us",
-    prompt_seconds: float = 3.0,
-    name: str = "echovox",
-    notes: str = "",
+    settings: ModelSettings | None = None,
     weights_dtype: str = "float32",
-    sampling: dict[str, Any] | None = None,
-    nar_decoding: str = "codes",
-    voice_match: dict[str, Any] | None = None,
-    spectral_match: dict[str, Any] | None = None,
-    latent_contrast: float = 1.0,
+    notes: str = "",
 ) -> Path:
     """Build a model directory from a codec checkpoint dir and AR/NAR checkpoints.
 
-    sampling: SamplingSettings fields that replace the defaults stored with the model (e.g.
-    a frame budget per phoneme that suits the codec's frame rate).
-    nar_decoding: "codes" or "expected" (NAR_DECODINGS); "expected" needs a codec that
-    exposes its codebooks (Codec.decode_expected).
-    voice_match: VoiceMatchConfig fields (weight, k); a weight above 0 also needs such
-    a codec.
-    spectral_match: SpectralMatchConfig fields (weight, frame_weight, k, bands, max_db).
-    latent_contrast: the decoded latent's deviation from its mean, times this (see
-    check_latent_contrast); needs a codec that exposes its codebooks when it is not 1.
-
-    symbols: the symbol table the LM was trained with (default: the symbols.json saved in the
-    AR/NAR export directories, else the built-in table)."""
+    settings: how synthesis runs the model (ModelSettings: e.g. a frame budget per phoneme
+    that suits the codec's frame rate; "expected" NAR decoding, voice matching and latent
+    contrast need a codec that exposes its codebooks). symbols: the symbol table the LM was
+    trained with (default: the symbols.json saved in the AR/NAR export directories, else the
+    built-in table). notes: a paragraph for the model card."""
     from echovox.codec import Codec
-    from echovox.lm.generate import SamplingSettings
-    from echovox.text import SymbolTable
 
-    try:
-        settings = SamplingSettings(**(sampling or {}))
-    except (TypeError, ValueError) as err:
-        raise CheckpointError(f"bad sampling settings {sampling}: {err}") from err
+    settings = settings or ModelSettings()
     try:  # before loading any weights
-        check_nar_decoding(nar_decoding)
-        match = VoiceMatchConfig(**(voice_match or {}))
-        spectral = SpectralMatchConfig(**(spectral_match or {}))
-        check_latent_contrast(latent_contrast)
+        settings.sampling_settings()
     except (TypeError, ValueError) as err:
-        raise CheckpointError(str(err)) from err
+        raise CheckpointError(f"bad sampling settings {settings.sampling}: {err}") from err
     codec_model = Codec.from_pretrained(codec, device="cpu")
     ar_model = load_lm_checkpoint(ar, "ar")
     nar_model = load_lm_checkpoint(nar, "nar")
-    if symbols:
-        table = SymbolTable.load(symbols)
-    else:
-        # LM exports carry the table they were trained with; both must agree
-        saved = [
-            SymbolTable.load(Path(p) / SYMBOLS_NAME)
-            for p in (ar, nar)
-            if (Path(p) / SYMBOLS_NAME).is_file()
-        ]
-        table = saved[0] if saved else SymbolTable.default()
-        for other in saved[1:]:
-            if other != table:
-                raise CheckpointError(
-                    f"{ar} and {nar} were trained with different symbol tables ({SYMBOLS_NAME})"
-                )
     return save_model_dir(
         output,
         codec=codec_model,
         ar=ar_model,
         nar=nar_model,
-        symbols=table,
-        text=TextConfig(language=language),
-        prompt=PromptConfig(seconds=prompt_seconds),
-        name=name,
+        symbols=_symbol_table(symbols, ar, nar),
+        settings=settings,
         card_notes=notes,
         weights_dtype=weights_dtype,
-        sampling=settings,
-        nar_decoding=nar_decoding,
-        voice_match=match,
-        spectral_match=spectral,
-        latent_contrast=latent_contrast,
     )
+
+
+def _symbol_table(symbols, ar, nar):
+    """The given table, else the one the LM exports carry (both must agree), else the
+    built-in one."""
+    from echovox.text import SymbolTable
+
+    if symbols:
+        return SymbolTable.load(symbols)
+    saved = [
+        SymbolTable.load(Path(p) / SYMBOLS_NAME)
+        for p in (ar, nar)
+        if (Path(p) / SYMBOLS_NAME).is_file()
+    ]
+    table = saved[0] if saved else SymbolTable.default()
+    for other in saved[1:]:
+        if other != table:
+            raise CheckpointError(
+                f"{ar} and {nar} were trained with different symbol tables ({SYMBOLS_NAME})"
+            )
+    return table

@@ -4,6 +4,7 @@ import torch
 from echovox.lm.data import (
     Collator,
     DurationBucketSampler,
+    Sharding,
     SpeakerPrompts,
     TokenDataError,
     TokenDataset,
@@ -82,7 +83,7 @@ def test_sampler_is_deterministic_per_epoch_and_seed():
 
 def test_sampler_shares_are_disjoint_and_equal():
     shares = [
-        list(DurationBucketSampler(LENGTHS, 150, num_replicas=3, rank=r, seed=4)) for r in range(3)
+        list(DurationBucketSampler(LENGTHS, 150, shard=Sharding(3, r), seed=4)) for r in range(3)
     ]
     assert len({len(s) for s in shares}) == 1
     single = list(DurationBucketSampler(LENGTHS, 150, seed=4))
@@ -91,7 +92,7 @@ def test_sampler_shares_are_disjoint_and_equal():
     assert set(flat) == {tuple(b) for b in single}
     assert len(flat) - len(single) < 3
     dropped = [
-        list(DurationBucketSampler(LENGTHS, 150, num_replicas=3, rank=r, seed=4, drop_last=True))
+        list(DurationBucketSampler(LENGTHS, 150, shard=Sharding(3, r, drop_last=True), seed=4))
         for r in range(3)
     ]
     flat = [tuple(b) for s in dropped for b in s]
@@ -116,7 +117,7 @@ def test_sampler_rejects_bad_arguments():
     with pytest.raises(ValueError):
         DurationBucketSampler([], 10)
     with pytest.raises(ValueError, match="rank"):
-        DurationBucketSampler(LENGTHS, 10, num_replicas=2, rank=2)
+        DurationBucketSampler(LENGTHS, 10, shard=Sharding(2, 2))
 
 
 def test_collator_pads_and_draws_stable_prompt_spans(tmp_path):

@@ -14,12 +14,19 @@ from echovox.lm.checkpoint import load_pretrained, load_symbols, save_pretrained
 from echovox.lm.data import (
     Collator,
     DurationBucketSampler,
+    Sharding,
     TokenItem,
     toy_rows,
     write_token_dataset,
 )
 from echovox.lm.generate import SamplingSettings, generate_ar, generate_nar
-from echovox.lm.lightning import LMTask, OptimSettings, lr_factor, topk_accuracy
+from echovox.lm.lightning import (
+    BatchSettings,
+    LMTask,
+    OptimSettings,
+    lr_factor,
+    topk_accuracy,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 TOY = dict(n_phonemes=40, codebook_size=32, n_codebooks=4)
@@ -182,7 +189,7 @@ def test_ar_scores_only_the_utterance_after_a_prompt_utterance(tmp_path):
 def test_ar_prompt_seconds_trains_through_the_yaml_and_needs_a_symbol_table(tmp_path):
     from echovox.lm.cli import train
 
-    data = {"ar_prompt_seconds": 0.5}  # 20 frames at 40 Hz: every toy utterance
+    data = {"prompts": {"ar_seconds": 0.5}}  # 20 frames at 40 Hz: every toy utterance
     steps = dict(max_steps=6, val_check_interval=6)
     with pytest.raises(ValueError, match="symbol_table"):
         train(str(_config(tmp_path, "no_table", data=data, **steps)), threads=1)
@@ -237,7 +244,8 @@ def _config(
     ckpt.update(dirpath=str(root / name / "checkpoints"), every_n_train_steps=every)
     cfg["model"].update(model_overrides=dict(TOY), symbol_table=None)
     cfg["model"].update(model or {})
-    cfg["data"].update(train=str(root / "train"), val=str(root / "dev"), max_frames=200)
+    cfg["data"].update(train=str(root / "train"), val=str(root / "dev"))
+    cfg["data"]["batches"] = {"max_frames": 200, "num_buckets": 10}
     cfg["data"].update(data or {})
     path = root / f"{name}.yaml"
     path.write_text(yaml.safe_dump(cfg))
@@ -280,7 +288,7 @@ def test_nar_fine_tune_from_an_export_with_prefix_prompts(tmp_path):
 
     def run(name, steps, **model):
         model = {"optim": {"lr": 3e-3, "warmup_steps": 5}, **model}
-        data = {"prompt_mode": "prefix"}
+        data = {"prompts": {"mode": "prefix"}}
         config = _config(
             tmp_path, name, "nar", model=model, data=data, max_steps=steps, val_check_interval=steps
         )
@@ -349,7 +357,7 @@ def test_two_process_ddp_on_cpu_trains_and_saves(tmp_path):
     from echovox.lm.data import TokenDataset
 
     lengths = TokenDataset(tmp_path / "train").lengths
-    per_rank = len(DurationBucketSampler(lengths, 200, num_replicas=2, rank=0))
+    per_rank = len(DurationBucketSampler(lengths, 200, shard=Sharding(2, 0)))
     assert per_rank < len(DurationBucketSampler(lengths, 200))
     assert state["epoch"] == 6 // per_rank
     assert load_pretrained(tmp_path / "ddp" / "export").config.n_codebooks == 4
@@ -366,8 +374,10 @@ def test_validation_batches_have_their_own_size(tmp_path):
     def batches(loader):
         return [len(b.code_lens) for b in loader]
 
-    big = TokenDataModule(corpus, corpus, max_frames=4000, num_buckets=1)
-    small = TokenDataModule(corpus, corpus, max_frames=4000, val_max_frames=40, num_buckets=1)
+    big = TokenDataModule(corpus, corpus, BatchSettings(max_frames=4000, num_buckets=1))
+    small = TokenDataModule(
+        corpus, corpus, BatchSettings(max_frames=4000, val_max_frames=40, num_buckets=1)
+    )
     assert sum(batches(big.val_dataloader())) == sum(batches(small.val_dataloader())) == 64
     assert len(batches(small.val_dataloader())) > 2 * len(batches(big.val_dataloader()))
     assert all(n <= 40 // 8 for n in batches(small.val_dataloader()))

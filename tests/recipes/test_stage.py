@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from echovox.recipes.config import config_from_dict
+from echovox.recipes.config import WorkConfig, config_from_dict
 from echovox.recipes.stage import (
+    ShardJob,
     ShardResult,
     Stage,
     StageReport,
@@ -37,11 +38,10 @@ def _features():
 FN = f"{square_shard.__module__}:square_shard"
 
 
-def _run(tmp_path, rows, **kw):
+def _run(tmp_path, rows, **workers):
     report = StageReport(9, "test")
-    ds = run_sharded(fn_path=FN, rows=rows, params=2, work=tmp_path / "work",
-                     out=tmp_path / "out", features=_features(), shard_size=3,
-                     report=report, **kw)  # fmt: skip
+    job = ShardJob(FN, 2, tmp_path / "work", tmp_path / "out", _features(), shard_size=3)
+    ds = run_sharded(job, rows, WorkConfig(**workers), report)
     return ds, report
 
 
@@ -84,10 +84,9 @@ def test_local_processes_give_the_same_dataset(tmp_path):
     out = {}
     for n in (1, 2):
         report = StageReport(2, "segment")
-        ds = run_sharded(fn_path="echovox.recipes.segment:segment_shard", rows=rows,
-                         params=SegmentParams(target_seconds=1.0), work=tmp_path / f"w{n}",
-                         out=tmp_path / f"o{n}", features=segments_features(), shard_size=1,
-                         num_proc=n, report=report)  # fmt: skip
+        fn, params = "echovox.recipes.segment:segment_shard", SegmentParams(target_seconds=1.0)
+        job = ShardJob(fn, params, tmp_path / f"w{n}", tmp_path / f"o{n}", segments_features(), 1)
+        ds = run_sharded(job, rows, WorkConfig(num_proc=n), report)
         out[n] = ds.to_list()
     assert len(out[1]) == 12 and out[1] == out[2]
 

@@ -125,7 +125,7 @@ def test_stage_7_names_the_missing_export(tmp_path):
 
 
 def test_stage_7_hands_the_model_settings_to_the_assembler(tmp_path, monkeypatch):
-    import echovox.model_dir as checkpoint
+    import echovox.model_dir as model_dir
 
     cfg = config_from_dict(
         {
@@ -149,7 +149,9 @@ def test_stage_7_hands_the_model_settings_to_the_assembler(tmp_path, monkeypatch
         out.mkdir(parents=True)
         return out
 
-    monkeypatch.setattr(checkpoint, "assemble_model_dir", assemble)
+    monkeypatch.setattr(model_dir, "assemble_model_dir", assemble)
     stage_assemble(cfg)
-    assert seen["voice_match"] == {"weight": 0.5, "k": 4}
-    assert seen["nar_decoding"] == "expected" and seen["sampling"] == {"temperature": 0.7}
+    settings = seen["settings"]
+    assert settings.voice_match == model_dir.VoiceMatchConfig(weight=0.5, k=4)
+    assert settings.nar_decoding == "expected" and settings.sampling == {"temperature": 0.7}
+    assert settings.name == cfg.model.name and settings.text.language == cfg.text.language
