@@ -26,11 +26,9 @@ install: system-deps $(VENV)/.installed
 
 # The main job: clone the bundled prompt's voice (a synthetic speaker held out from training)
 # with the embedded echovox-tiny model, offline. Prints the wav's path, duration and RTF.
-# Two threads: on the 2-core machines measured, the AR's float16 decode (on by default for
-# this model on a CPU) ran at RTF 0.16-0.19 with two against 0.24-0.26 with one, and 0.25
-# against 0.31-0.34 on a slower one. On a busy machine, --threads 1 can be faster. On a CPU with
-# bfloat16 instructions the NAR and the codec decoder run in bfloat16 (`--bf16`, on by default
-# there: benchmarks/cpu_bf16_rtf.py).
+# Two threads: on an idle 2-core CPU the AR's float16 decode runs faster with two than with
+# one; on a busy machine, --threads 1 can be faster. On a CPU with bfloat16 instructions the
+# NAR and the codec decoder run in bfloat16 (`--bf16`, on by default there).
 DEMO_TEXT ?= The quick brown fox jumps over the lazy dog, and then it takes a nap.
 DEMO_OUT ?= exp/demo/echovox-tiny-demo.wav
 
