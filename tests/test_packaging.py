@@ -4,6 +4,7 @@ the ones the sources import."""
 import ast
 import re
 import sys
+from functools import cache
 from pathlib import Path
 
 if sys.version_info >= (3, 11):
@@ -85,7 +86,8 @@ def _declared() -> dict[str, str]:
     return out
 
 
-def _imported() -> set[str]:
+@cache
+def _imported() -> frozenset[str]:
     """Top-level third-party modules the package sources import, at any depth."""
     found = set()
     for folder in ("src/echovox", *TOP_LEVEL):
@@ -95,7 +97,7 @@ def _imported() -> set[str]:
                     found |= {alias.name.split(".")[0] for alias in node.names}
                 elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
                     found.add(node.module.split(".")[0])
-    return {m for m in found if m != "echovox" and m not in sys.stdlib_module_names}
+    return frozenset(m for m in found if m != "echovox" and m not in sys.stdlib_module_names)
 
 
 def test_every_dependency_is_imported():
