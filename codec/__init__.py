@@ -1,5 +1,6 @@
-"""Neural audio codecs behind one interface (`Codec`): our trainable RVQ codec and pretrained
-EnCodec through transformers.
+"""Neural audio codecs behind one interface (`Codec`): our trainable frame-rate codec
+(`FrameCodec`), the SEANet codec of the first echovox-tiny (`RVQCodec`), and pretrained EnCodec
+through transformers.
 
     codec = Codec.from_pretrained("path/to/checkpoint")   # or "facebook/encodec_24khz"
     codes = codec.encode_audio(audio, sr)                  # [1, Q, T], resampled for you
@@ -18,6 +19,8 @@ _EXPORTS = {
     "Codec": "base",
     "best_device": "base",
     "CodecConfig": "config",
+    "FrameCodecConfig": "config",
+    "FrameCodec": "frame",
     "PRESET_NAMES": "config",
     "match_latents": "matching",
     "match_spectrum": "matching",
@@ -34,6 +37,8 @@ __all__ = [
     "CodecConfig",
     "CodecOutput",
     "EncodecCodec",
+    "FrameCodec",
+    "FrameCodecConfig",
     "PRESET_NAMES",
     "QuantizerOutput",
     "RVQCodec",
@@ -46,7 +51,8 @@ __all__ = [
 
 if TYPE_CHECKING:
     from .base import Codec, best_device
-    from .config import PRESET_NAMES, CodecConfig
+    from .config import PRESET_NAMES, CodecConfig, FrameCodecConfig
+    from .frame import FrameCodec
     from .matching import long_term_spectrum, match_latents, match_spectrum
     from .model import CodecOutput, RVQCodec
     from .pretrained import EncodecCodec

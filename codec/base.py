@@ -194,9 +194,11 @@ class Codec(nn.Module, ABC):
         or a hub id such as "facebook/encodec_24khz" (needs network or a local HF cache).
 
         Dispatches on config.json: `"model_type": "encodec"` -> `EncodecCodec`, our
-        `"codec_type": "rvq"` -> `RVQCodec`. `device=None` picks CUDA when present."""
+        `"codec_type": "frame"` -> `FrameCodec` and `"rvq"` -> `RVQCodec`. `device=None`
+        picks CUDA when present."""
         from echovox.checkpoint import CheckpointError, read_json
 
+        from .frame import FrameCodec
         from .model import RVQCodec
         from .pretrained import EncodecCodec
 
@@ -204,7 +206,9 @@ class Codec(nn.Module, ABC):
         path = Path(path_or_id)
         if path.is_dir():
             config = read_json(path / "config.json")
-            if config.get("codec_type") == "rvq":
+            if config.get("codec_type") == "frame":
+                model = FrameCodec.load_directory(path)
+            elif config.get("codec_type") == "rvq":
                 model = RVQCodec.load_directory(path)
             elif config.get("model_type") == "encodec":
                 model = EncodecCodec.load(str(path))

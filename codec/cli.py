@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 @dataclass
 class Train:
-    """Train an RVQ codec from a YAML run config (see codec/configs/).
+    """Train the frame-rate codec from a YAML run config (see codec/configs/).
 
     Args:
         config_file: YAML run config with model/train/data/trainer sections; `base: OTHER.yaml`
@@ -199,12 +199,14 @@ def average(models: list[str], output: str, weights_dtype: str = "float32") -> s
 
     from echovox.checkpoint import storage_dtype
 
-    from .model import RVQCodec
+    from .base import Codec
 
     if len(models) < 2:
         raise ValueError(f"average needs two or more codec directories, got {len(models)}")
     storage_dtype(weights_dtype)  # a bad name fails before anything loads
-    codecs = [RVQCodec.load_directory(m) for m in models]
+    codecs = [Codec.from_pretrained(m, device="cpu") for m in models]
+    if not all(hasattr(c, "config") and type(c) is type(codecs[0]) for c in codecs):
+        raise ValueError("average takes exports of one of our codecs, all of the same kind")
     for path, codec in zip(models[1:], codecs[1:]):
         diff = codecs[0].config.differences(codec.config)
         if diff:

@@ -1,13 +1,16 @@
-"""Lightning training for the RVQ codec: data, the LightningModule and the run configuration.
+"""Lightning training for the frame-rate codec: data, the LightningModule and the run config.
 
-The model (`RVQCodec`) knows nothing of Lightning; this module wraps it with the GAN loop:
-reconstruction-only warm-up, then alternating discriminator and generator steps with the
-EnCodec loss balancer.
+The model (`FrameCodec`) knows nothing of Lightning; this module wraps it with the training
+loop: reconstruction only (the spectral loss) for `train.warmup_steps`, then, if the weights
+ask for it, alternating discriminator and generator steps, the losses mixed by fixed weights
+or by the EnCodec loss balancer.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
+import os
 import random
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,27 +19,24 @@ from typing import Any
 import lightning as L
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
 from echovox.audio import AudioError, load_audio
 
-from .config import CodecConfig
+from .config import FrameCodecConfig
 from .discriminators import CombinedDiscriminator
+from .frame import FrameCodec
 from .losses import (
     Balancer,
-    LoudnessLoss,
-    MultiScaleMelLoss,
+    SpectralLoss,
     discriminator_loss,
     feature_matching_loss,
     generator_adversarial_loss,
 )
-from .metrics import si_sdr
-from .model import RVQCodec
 
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg")
-CODEC_PARTS = ("encoder", "quantizer", "decoder")  # the RVQCodec submodules train.freeze names
+CODEC_PARTS = ("encoder", "quantizer", "decoder")  # the FrameCodec submodules train.freeze names
 # The run's discriminators, written beside its latest export (out_dir/model) so that a GAN
 # fine-tune with `init_from` that directory continues the adversary instead of facing a trained
 # generator with an untrained one. Not written into the kept step exports: the default-width
@@ -46,35 +46,40 @@ DISCRIMINATOR_NAME = "discriminator.safetensors"
 
 @dataclass
 class TrainConfig:
-    """Optimisation and loss settings (the model has its own `CodecConfig`)."""
+    """Optimisation and loss settings (the model has its own `FrameCodecConfig`)."""
 
-    lr: float = 3e-4
-    disc_lr: float = 3e-4
-    betas: tuple[float, float] = (0.5, 0.9)
-    # generator steps of reconstruction-only training before the discriminators start: a CPU
-    # run gets few GAN steps, and a discriminator facing a random decoder learns nothing useful
+    # generator: AdamW, linear warm-up over lr_warmup_steps, then a cosine decay to
+    # min_lr_ratio * lr at trainer.max_steps (Vocos's recipe, which a 2-core pilot followed)
+    lr: float = 5e-4
+    lr_warmup_steps: int = 200
+    min_lr_ratio: float = 0.05
+    betas: tuple[float, float] = (0.8, 0.99)
+    weight_decay: float = 0.01
+    grad_clip: float = 1.0  # max gradient norm of the generator; 0 disables clipping
+    disc_lr: float = 2e-4
+    # generator steps of reconstruction only before the discriminators start (if adv_weight
+    # or fm_weight is set): a discriminator facing an untrained decoder learns nothing useful
     warmup_steps: int = 1000
     # batches after the warm-up that train the discriminators alone, the generator held fixed
-    # (run in eval mode, so no EMA codebook update): for a GAN fine-tune whose discriminators
-    # start from scratch (an export without discriminator.safetensors). Without it, a trained
-    # decoder's first GAN steps follow an untrained adversary, whose adversarial and
-    # feature-matching terms are 3/5 of the balanced gradient at this project's weights
+    # (in eval mode, so no EMA codebook update): for a GAN fine-tune whose discriminators
+    # start from scratch, so that the generator's first GAN steps do not follow an untrained
+    # adversary
     disc_warmup_steps: int = 0
     adversarial_loss: str = "hinge"  # or "lsgan"
-    # loss weights (EnCodec: l1 0.1, mel 1, adversarial 3, feature matching 3)
-    l1_weight: float = 0.1
-    mel_weight: float = 1.0
-    adv_weight: float = 3.0
-    fm_weight: float = 3.0
-    # PESQ-shaped loudness distance (losses.LoudnessLoss), balanced like the others; 0 leaves it
-    # out (and out of the balancer), as in every run before it
-    loudness_weight: float = 0.0
-    commitment_weight: float = 1.0  # added directly, not balanced: it does not touch the output
+    # loss weights. spectral: losses.SpectralLoss (log-mel L1 + multi-resolution STFT). adv,
+    # fm: the adversarial and feature-matching losses, 0 for a reconstruction-only run
+    spectral_weight: float = 1.0
+    adv_weight: float = 0.0
+    fm_weight: float = 0.0
+    commitment_weight: float = 1.0  # added directly: it does not touch the output
+    # with the discriminators on, mix the losses by the EnCodec balancer (each weight sets
+    # its loss's share of the gradient on the output, whatever the loss's scale) instead of
+    # by fixed weights; reconstruction-only steps always use the plain weighted sum
     balancer: bool = True
     balancer_total_norm: float = 1.0
     balancer_ema_decay: float = 0.999
-    mel_n_ffts: tuple[int, ...] = (256, 512, 1024, 2048)
-    n_mels: int = 64
+    spectral_n_ffts: tuple[int, ...] = (256, 512, 1024, 2048)
+    spectral_n_mels: tuple[int, ...] = (20, 40, 80, 128)
     stft_disc_n_ffts: tuple[int, ...] = (1024, 2048, 512)
     stft_disc_channels: int = 32
     periods: tuple[int, ...] = (2, 3, 5, 7, 11)
@@ -86,6 +91,19 @@ class TrainConfig:
     # while the decoder improves. Frozen parts get no gradient and stay in eval mode (no EMA
     # codebook updates, no quantizer dropout).
     freeze: tuple[str, ...] = ()
+
+    @property
+    def adversarial_weights(self) -> bool:
+        return self.adv_weight > 0 or self.fm_weight > 0
+
+    def lr_at(self, step: int, max_steps: int) -> float:
+        """The generator's learning rate at generator step `step` of `max_steps`."""
+        if step < self.lr_warmup_steps:
+            return self.lr * (step + 1) / self.lr_warmup_steps
+        span = max(1, max_steps - self.lr_warmup_steps)
+        progress = min(1.0, (step - self.lr_warmup_steps) / span)
+        cosine = 0.5 * (1 + math.cos(math.pi * progress))
+        return self.lr * (self.min_lr_ratio + (1 - self.min_lr_ratio) * cosine)
 
     def __post_init__(self) -> None:
         unknown = set(self.freeze) - set(CODEC_PARTS)
@@ -105,6 +123,9 @@ class DataConfig:
     items_per_epoch: int = 2000
     val_items: int = 16
     val_segment_seconds: float = 3.0
+    # random level of each training crop, in dB (low, high): a codec must render quiet and loud
+    # recordings alike, and one corpus rarely spans the levels users send
+    gain_db: tuple[float, float] = (0.0, 0.0)
 
 
 @dataclass
@@ -128,7 +149,7 @@ class TrainerConfig:
 
 @dataclass
 class RunConfig:
-    model: CodecConfig = field(default_factory=lambda: CodecConfig.from_name("tiny"))
+    model: FrameCodecConfig = field(default_factory=lambda: FrameCodecConfig.from_name("tiny"))
     train: TrainConfig = field(default_factory=TrainConfig)
     data: DataConfig = field(default_factory=DataConfig)
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
@@ -149,7 +170,7 @@ class RunConfig:
         overrides = dict(model.pop("overrides", None) or {})
         overrides.update(model)
         try:
-            mcfg = CodecConfig.from_name(preset, **overrides)
+            mcfg = FrameCodecConfig.from_name(preset, **overrides)
         except TypeError as err:
             raise ValueError(f"model: {err}") from err
         return cls(
@@ -182,11 +203,13 @@ def _build(cls, d: dict | None, what: str):
     return cls(**d)
 
 
-def lightning_max_steps(generator_steps: int, warmup_steps: int, disc_warmup_steps: int = 0) -> int:
+def lightning_max_steps(
+    generator_steps: int, warmup_steps: int, disc_warmup_steps: int = 0, adversarial: bool = True
+) -> int:
     """Lightning counts every optimizer step: 1 per batch during warm-up (generator only), 1
     per discriminator warm-up batch (discriminator only), 2 after them (discriminator +
     generator). This turns generator steps into Lightning's count."""
-    if generator_steps <= warmup_steps:
+    if not adversarial or generator_steps <= warmup_steps:
         return generator_steps
     return 2 * generator_steps - warmup_steps + disc_warmup_steps
 
@@ -196,7 +219,14 @@ def list_audio(root: str | Path) -> list[Path]:
     root = Path(root)
     if not root.is_dir():
         raise FileNotFoundError(f"audio folder not found: {root}")
-    files = sorted(p for p in root.rglob("*") if p.suffix.lower() in AUDIO_SUFFIXES)
+    # os.walk, not Path.rglob: a data folder is often assembled from links to other folders,
+    # which rglob does not enter before Python 3.13
+    files = sorted(
+        Path(d) / name
+        for d, _, names in os.walk(root, followlinks=True)
+        for name in names
+        if Path(name).suffix.lower() in AUDIO_SUFFIXES
+    )
     if not files:
         raise AudioError(f"no audio files ({', '.join(AUDIO_SUFFIXES)}) under {root}")
     return files
@@ -206,7 +236,8 @@ class AudioSegments(Dataset):
     """Fixed-length segments [1, S] from a folder of audio files.
 
     Training (`random_crop=True`): each item is a random file (weighted by duration) at a
-    random offset, so an epoch is `items` draws. Evaluation: the first segment of each file.
+    random offset, so an epoch is `items` draws, each scaled by a random gain in `gain_db`
+    (lowered where it would clip). Evaluation: the first segment of each file, as recorded.
     Files are read span by span, so corpus size is not bounded by memory."""
 
     def __init__(
@@ -216,6 +247,7 @@ class AudioSegments(Dataset):
         segment_seconds: float,
         items: int | None = None,
         random_crop: bool = True,
+        gain_db: tuple[float, float] = (0.0, 0.0),
     ) -> None:
         import soundfile as sf
 
@@ -226,6 +258,7 @@ class AudioSegments(Dataset):
         self.random_crop = random_crop
         self.items = items if items is not None else len(self.files)
         self.weights = self.durations / self.durations.sum()
+        self.gain_db = tuple(gain_db)
 
     def __len__(self) -> int:
         return self.items
@@ -238,17 +271,21 @@ class AudioSegments(Dataset):
             rng = np.random.default_rng(int(torch.randint(0, 2**31 - 1, ()).item()) + i)
             k = int(rng.choice(len(self.files), p=self.weights))
             start = float(rng.uniform(0, max(0.0, self.durations[k] - seg_s)))
+            gain = 10 ** (rng.uniform(*self.gain_db) / 20)
         else:
-            k, start = i % len(self.files), 0.0
+            k, start, gain = i % len(self.files), 0.0, 1.0
         wav = load_audio(self.files[k], self.sample_rate, start=start, end=start + seg_s)
-        wav = wav[: self.segment]
+        wav = wav[: self.segment] * gain
+        peak = float(np.abs(wav).max()) if wav.size else 0.0
+        if peak > 0.99:
+            wav = wav * (0.99 / peak)
         if wav.size < self.segment:
             wav = np.pad(wav, (0, self.segment - wav.size))
         return torch.from_numpy(np.ascontiguousarray(wav))[None]
 
 
 class CodecDataModule(L.LightningDataModule):
-    def __init__(self, cfg: DataConfig, model: CodecConfig) -> None:
+    def __init__(self, cfg: DataConfig, model: FrameCodecConfig) -> None:
         super().__init__()
         self.cfg = cfg
         self.model = model
@@ -260,6 +297,7 @@ class CodecDataModule(L.LightningDataModule):
             self.sample_rate,
             self.cfg.segment_seconds,
             self.cfg.items_per_epoch,
+            gain_db=self.cfg.gain_db,
         )
         return DataLoader(
             ds,
@@ -282,32 +320,38 @@ class CodecDataModule(L.LightningDataModule):
 
 # module --------------------------------------------------------------------------------------
 class CodecLightningModule(L.LightningModule):
-    """GAN training of an `RVQCodec` with manual optimisation (two optimizers)."""
+    """Training of a `FrameCodec` with manual optimisation (generator and discriminators)."""
 
-    def __init__(self, model_config: CodecConfig, train_config: TrainConfig) -> None:
+    def __init__(
+        self, model_config: FrameCodecConfig, train_config: TrainConfig, max_steps: int = 10_000
+    ) -> None:
         super().__init__()
         self.automatic_optimization = False
         self.model_config = model_config
         self.cfg = train_config
-        self.model = RVQCodec(model_config)
+        self.max_steps = max_steps  # generator steps: the end of the learning-rate schedule
+        self.model = FrameCodec(model_config)
         sr = model_config.sample_rate
-        self.discriminator = CombinedDiscriminator(
-            stft_n_ffts=train_config.stft_disc_n_ffts,
-            stft_channels=train_config.stft_disc_channels,
-            periods=train_config.periods,
-            period_channels=train_config.period_channels,
-            period_max_channels=train_config.period_max_channels,
+        # none for a reconstruction-only run: nothing to train, store or load
+        self.discriminator = (
+            CombinedDiscriminator(
+                stft_n_ffts=train_config.stft_disc_n_ffts,
+                stft_channels=train_config.stft_disc_channels,
+                periods=train_config.periods,
+                period_channels=train_config.period_channels,
+                period_max_channels=train_config.period_max_channels,
+            )
+            if train_config.adversarial_weights
+            else None
         )
-        self.mel_loss = MultiScaleMelLoss(sr, train_config.mel_n_ffts, train_config.n_mels)
-        self.loudness_loss = LoudnessLoss(sr) if train_config.loudness_weight > 0 else None
+        self.spectral_loss = SpectralLoss(
+            sr, train_config.spectral_n_ffts, train_config.spectral_n_mels
+        )
         weights = {
-            "l1": train_config.l1_weight,
-            "mel": train_config.mel_weight,
+            "spectral": train_config.spectral_weight,
             "adv": train_config.adv_weight,
             "fm": train_config.fm_weight,
         }
-        if self.loudness_loss is not None:
-            weights["loud"] = train_config.loudness_weight
         self.balancer = Balancer(
             weights,
             total_norm=train_config.balancer_total_norm,
@@ -331,20 +375,22 @@ class CodecLightningModule(L.LightningModule):
 
     def configure_optimizers(self):
         trainable = [p for p in self.model.parameters() if p.requires_grad]
-        opt_g = torch.optim.Adam(trainable, lr=self.cfg.lr, betas=self.cfg.betas)
-        opt_d = torch.optim.Adam(
+        opt_g = torch.optim.AdamW(
+            trainable, lr=self.cfg.lr, betas=self.cfg.betas, weight_decay=self.cfg.weight_decay
+        )
+        if self.discriminator is None:
+            return opt_g
+        opt_d = torch.optim.AdamW(
             self.discriminator.parameters(), lr=self.cfg.disc_lr, betas=self.cfg.betas
         )
         return [opt_g, opt_d]
 
     @property
     def adversarial(self) -> bool:
-        return int(self.gen_steps) >= self.cfg.warmup_steps
+        return self.cfg.adversarial_weights and int(self.gen_steps) >= self.cfg.warmup_steps
 
     def generator_losses(self, wav: Tensor, fake: Tensor, adversarial: bool) -> dict[str, Tensor]:
-        losses = {"l1": F.l1_loss(fake.float(), wav.float()), "mel": self.mel_loss(fake, wav)}
-        if self.loudness_loss is not None:
-            losses["loud"] = self.loudness_loss(fake, wav)
+        losses = {"spectral": self.spectral_loss(fake, wav)}
         if adversarial:
             with torch.no_grad():
                 real = self.discriminator(wav)
@@ -354,7 +400,8 @@ class CodecLightningModule(L.LightningModule):
         return losses
 
     def training_step(self, batch: Tensor, batch_idx: int) -> None:
-        opt_g, opt_d = self.optimizers()
+        opts = self.optimizers()
+        opt_g, opt_d = opts if isinstance(opts, list) else (opts, None)
         self._hold_frozen_in_eval()  # Lightning may have restored train mode after validation
         wav = batch
         if self.adversarial and int(self.disc_warmup_done) < self.cfg.disc_warmup_steps:
@@ -369,23 +416,29 @@ class CodecLightningModule(L.LightningModule):
             logs["train/d_loss"] = self._discriminator_step(wav, fake.detach(), opt_d)
 
         losses = self.generator_losses(wav, fake, adversarial)
-        if self.cfg.balancer:
+        if adversarial and self.cfg.balancer:
             grad = self.balancer(losses, fake)
             surrogate = (fake * grad.detach()).sum()  # d(surrogate)/d(fake) = balanced gradient
         else:
             w = self.balancer.weights
             surrogate = sum(w[k] * v for k, v in losses.items())
         total = surrogate + self.cfg.commitment_weight * out.commitment_loss
+        lr = self.cfg.lr_at(int(self.gen_steps), self.max_steps)
+        for group in opt_g.param_groups:
+            group["lr"] = lr
         opt_g.zero_grad(set_to_none=True)
         self.manual_backward(total)
+        if self.cfg.grad_clip > 0:
+            self.clip_gradients(opt_g, self.cfg.grad_clip, gradient_clip_algorithm="norm")
         opt_g.step()
         self.gen_steps += 1
 
         for k, v in losses.items():
             logs[f"train/{k}"] = v.detach()
         logs["train/commitment"] = out.commitment_loss.detach()
+        logs["train/lr"] = lr
         self.log_dict(logs, prog_bar=False, on_step=True, batch_size=wav.shape[0])
-        self.log("mel", losses["mel"].detach(), prog_bar=True, on_step=True, logger=False)
+        self.log("spec", losses["spectral"].detach(), prog_bar=True, on_step=True, logger=False)
         if int(self.gen_steps) % self.cfg.log_utilisation_every == 0:
             self.log_dict(self.utilisation_logs(), on_step=True, batch_size=wav.shape[0])
 
@@ -425,9 +478,8 @@ class CodecLightningModule(L.LightningModule):
         one = self.model(batch, n_q=1)
         self.log_dict(
             {
-                "val/mel": self.mel_loss(out.audio, batch),
-                "val/si_sdr": si_sdr(out.audio, batch).mean(),
-                "val/si_sdr_1q": si_sdr(one.audio, batch).mean(),
+                "val/spectral": self.spectral_loss(out.audio, batch),
+                "val/spectral_1q": self.spectral_loss(one.audio, batch),
             },
             batch_size=batch.shape[0],
             prog_bar=True,
@@ -460,7 +512,7 @@ class ExportCallback(L.Callback):
     ) -> None:
         if trainer.is_global_zero:
             pl_module.model.save_pretrained(directory or self.directory)
-            if directory is None:
+            if directory is None and pl_module.discriminator is not None:
                 from echovox.checkpoint import save_weights
 
                 save_weights(pl_module.discriminator, self.directory / DISCRIMINATOR_NAME)
@@ -522,13 +574,17 @@ def train(run: RunConfig, ckpt_path: str | None = None) -> Path:
             "seed": run.seed,
         },
     )
-    module = CodecLightningModule(run.model, run.train)
+    module = CodecLightningModule(run.model, run.train, run.trainer.max_steps)
     if run.init_from:
         init_weights(module.model, run.init_from)
-        print(init_discriminator(module.discriminator, run.init_from))
+        if module.discriminator is not None:
+            print(init_discriminator(module.discriminator, run.init_from))
     data = CodecDataModule(run.data, run.model)
     lsteps = lightning_max_steps(
-        run.trainer.max_steps, run.train.warmup_steps, run.train.disc_warmup_steps
+        run.trainer.max_steps,
+        run.train.warmup_steps,
+        run.train.disc_warmup_steps,
+        run.train.adversarial_weights,
     )
     has_val = bool(run.data.val_dir)
     trainer = L.Trainer(
@@ -566,9 +622,9 @@ def train(run: RunConfig, ckpt_path: str | None = None) -> Path:
     return out / "model"
 
 
-def init_weights(model: RVQCodec, directory: str | Path) -> None:
+def init_weights(model: FrameCodec, directory: str | Path) -> None:
     """Copy an exported codec's weights into `model`; the architectures must agree."""
-    source = RVQCodec.load_directory(directory)
+    source = FrameCodec.load_directory(directory)
     diff = model.config.differences(source.config)
     if diff:
         detail = ", ".join(f"{k}: run {a!r} vs {b!r}" for k, (a, b) in diff.items())

@@ -5,11 +5,15 @@
 #   opus-tools    the Opus baseline in `echovox codec eval`
 #   libsndfile1   soundfile (wheels bundle it; kept for distro pythons)
 #   fortunes      English sentences for the synthetic training corpus
+#   asterisk-*    real speech (Debian's asterisk prompts, CC-BY-SA-3.0, studio recordings of five
+#                 speakers in five languages): the codec's real training and held-out voices
 # mbrola voices live in Debian's contrib/non-free; they are added with a private sources
 # file so the system's apt configuration is left untouched (see DESIGN.md).
 set -euo pipefail
 
-PACKAGES=(espeak-ng sox libsox-fmt-all opus-tools libsndfile1 fortunes fortunes-min)
+PACKAGES=(espeak-ng sox libsox-fmt-all opus-tools libsndfile1 fortunes fortunes-min
+  asterisk-core-sounds-en-g722 asterisk-core-sounds-es-g722 asterisk-core-sounds-fr-g722
+  asterisk-core-sounds-it-g722 asterisk-core-sounds-ru-g722)
 # US/UK voices plus the voices espeak-ng uses for accented English (synthetic speakers)
 MBROLA_PACKAGES=(mbrola mbrola-us1 mbrola-us2 mbrola-us3 mbrola-en1
   mbrola-af1 mbrola-nl2 mbrola-fr1 mbrola-fr4 mbrola-de1 mbrola-de2 mbrola-de3 mbrola-de4

@@ -72,7 +72,10 @@ def load_weights(
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"missing weights file: {path}")
-    state = load_file(str(path))
+    try:
+        state = load_file(str(path))
+    except Exception as err:  # safetensors raises its own types for truncated or foreign files
+        raise CheckpointError(f"{path} is not a readable safetensors file: {err}") from err
     missing, unexpected = module.load_state_dict(state, strict=False)
     if strict and (missing or unexpected):
         raise CheckpointError(

@@ -224,7 +224,7 @@ class ModelDirConfig(ModelSettings):
     configs (kept as dicts so this module does not import torch-heavy packages to read a
     config)."""
 
-    codec_type: str  # "rvq" or "encodec"
+    codec_type: str  # "frame", "rvq" or "encodec"
     codec: dict[str, Any]
     ar: dict[str, Any]
     nar: dict[str, Any]
@@ -275,8 +275,10 @@ class LoadedModel:
 
 # ------------------------------------------------------------------------------- codec
 def _codec_config(codec) -> tuple[str, dict[str, Any]]:
-    from echovox.codec import EncodecCodec, RVQCodec
+    from echovox.codec import EncodecCodec, FrameCodec, RVQCodec
 
+    if isinstance(codec, FrameCodec):
+        return "frame", codec.config.to_dict()
     if isinstance(codec, RVQCodec):
         return "rvq", codec.config.to_dict()
     if isinstance(codec, EncodecCodec):
@@ -285,9 +287,11 @@ def _codec_config(codec) -> tuple[str, dict[str, Any]]:
 
 
 def _build_codec(codec_type: str, cfg: dict[str, Any], where: str):
-    from echovox.codec import CodecConfig, EncodecCodec, RVQCodec
+    from echovox.codec import CodecConfig, EncodecCodec, FrameCodec, FrameCodecConfig, RVQCodec
 
     try:
+        if codec_type == "frame":
+            return FrameCodec(FrameCodecConfig.from_dict(cfg))
         if codec_type == "rvq":
             return RVQCodec(CodecConfig.from_dict(cfg))
         if codec_type == "encodec":
@@ -296,7 +300,9 @@ def _build_codec(codec_type: str, cfg: dict[str, Any], where: str):
             return EncodecCodec(EncodecModel(EncodecConfig.from_dict(cfg)))
     except (TypeError, ValueError) as err:
         raise CheckpointError(f"{where}: bad codec config: {err}") from err
-    raise CheckpointError(f"{where}: unknown codec_type {codec_type!r} (have 'rvq', 'encodec')")
+    raise CheckpointError(
+        f"{where}: unknown codec_type {codec_type!r} (have 'frame', 'rvq', 'encodec')"
+    )
 
 
 def _load(module, path: Path) -> set:

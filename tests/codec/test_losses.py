@@ -9,8 +9,7 @@ import torch
 from echovox.codec.discriminators import CombinedDiscriminator
 from echovox.codec.losses import (
     Balancer,
-    LoudnessLoss,
-    MultiScaleMelLoss,
+    SpectralLoss,
     discriminator_loss,
     feature_matching_loss,
     generator_adversarial_loss,
@@ -57,39 +56,20 @@ def test_si_sdr_known_values():
     assert float(si_sdr(ref + noise, ref)) == pytest.approx(20.0, abs=0.05)
 
 
-def test_mel_loss_is_zero_on_identity_and_grows_with_error():
-    sr = 8000
-    loss = MultiScaleMelLoss(sr, (64, 128, 256), n_mels=32)
+def test_spectral_loss_is_zero_on_identity_and_grows_with_error():
+    loss = SpectralLoss(8000, (64, 128, 256), (10, 20, 32))
     x = torch.randn(2, 1, 4000) * 0.1
     assert float(loss(x, x)) == pytest.approx(0.0, abs=1e-6)
     small = float(loss(x + 0.001 * torch.randn_like(x), x))
     big = float(loss(x + 0.1 * torch.randn_like(x), x))
     assert 0 < small < big
-
-
-def test_loudness_loss_forgives_level_and_response_and_weighs_added_noise(make_speech):
-    """PESQ's shape: zero on identity; a level change costs nothing and a fixed frequency
-    response (a gentle low-pass) far less than noise; noise added costs more than the same
-    difference taken away; silence against silence costs nothing worth a gradient step;
-    gradients are finite, also at silence."""
-    sr = 16000
-    loss = LoudnessLoss(sr)
-    x = torch.from_numpy(make_speech(1.0, sr))[None, None]
-    assert float(loss(x, x)) == pytest.approx(0.0, abs=1e-5)
-    assert float(loss(0.5 * x, x)) == pytest.approx(0.0, abs=1e-4)
-    smoothed = torch.nn.functional.avg_pool1d(x, 3, stride=1, padding=1)
-    assert float(loss(smoothed, x)) < 0.5 * float(loss(x + 0.01 * torch.randn_like(x), x))
-    noise = 0.01 * torch.randn_like(x)
-    added = float(loss(x + noise, x))  # the degraded signal holds more energy
-    lost = float(loss(x, x + noise))  # the same difference, as energy missing from it
-    assert added > lost > 0
-    quiet = torch.zeros_like(x)
-    assert float(loss(quiet + 1e-4 * torch.randn_like(x), quiet)) < 0.1 * added
-    y = (x + noise).requires_grad_()
-    z = quiet.clone().requires_grad_()
-    (loss(y, x) + loss(z, quiet)).backward()
-    assert torch.isfinite(y.grad).all() and torch.isfinite(z.grad).all()
-    assert y.grad.abs().sum() > 0
+    # it weighs a quiet band's error as a loud one's: halving a signal costs the same at any level
+    assert float(loss(0.5 * x, x)) == pytest.approx(float(loss(0.05 * x, 0.1 * x)), rel=1e-3)
+    y = (x + 0.01 * torch.randn_like(x)).requires_grad_()
+    loss(y, x).backward()
+    assert torch.isfinite(y.grad).all() and y.grad.abs().sum() > 0
+    with pytest.raises(ValueError, match="one mel band count"):
+        SpectralLoss(8000, (64, 128), (10,))
 
 
 def test_adversarial_losses_and_feature_matching():
