@@ -26,9 +26,11 @@ from .layers import Block, KVCache, Linear, init_weights, sinusoid_table
 
 @dataclass
 class AROutput:
-    """logits: [B, T, K+1] over the audio positions (next code or EOS)."""
+    """logits: [B, T, K+1] over the audio positions (next code or EOS). phoneme_logits:
+    [B, T, n_phonemes + 1] from the phoneme CTC head (blank last), when the model has one."""
 
     logits: Tensor
+    phoneme_logits: Tensor | None = None
 
 
 def lengths_to_mask(lengths: Tensor, max_len: int) -> Tensor:
@@ -51,6 +53,7 @@ class ARModel(nn.Module):
         )
         self.norm = nn.LayerNorm(c.d_model)
         self.head = Linear(c.d_model, c.n_outputs, bias=False)
+        self.phoneme_head = Linear(c.d_model, c.n_phonemes + 1) if c.phoneme_ctc else None
         # not persistent: rebuilt from the config, so checkpoints hold only learned weights
         self.register_buffer("text_pos", sinusoid_table(c.max_phonemes, c.d_model), False)
         self.register_buffer("audio_pos", sinusoid_table(c.max_frames + 1, c.d_model), False)
@@ -88,20 +91,51 @@ class ARModel(nn.Module):
         allowed |= torch.eye(S, dtype=torch.bool, device=idx.device)[None]
         return allowed[:, None]
 
+    def align_mask(self, mask: Tensor, L: int, prior: Tensor | None = None) -> Tensor:
+        """The mask of an alignment layer: `mask` [B, 1, S, S] for every head but the first
+        align_heads, whose audio rows see the text columns only. With `prior` [B, T, L] (log
+        probabilities, already weighted), a float bias [B, H, S, S] with the prior added to
+        the alignment heads' audio-to-text scores; else a bool mask."""
+        B, _, S, _ = mask.shape
+        H, Ha = self.config.n_heads, self.config.align_heads
+        m = mask.expand(B, H, S, S).clone()
+        m[:, :Ha, L:, L:] = False
+        if prior is None:
+            return m
+        bias = torch.zeros(m.shape, device=m.device).masked_fill(~m, float("-inf"))
+        bias[:, :Ha, L:, :L] += prior[:, None, : S - L].to(bias.dtype)
+        return bias
+
+    def _layer_masks(self, mask: Tensor, L: int, prior: Tensor | None) -> list[Tensor]:
+        """The mask each block gets: alignment layers their own (`align_mask`)."""
+        c = self.config
+        if not c.align_layers:
+            return [mask] * c.n_layers
+        special = self.align_mask(mask, L, prior)
+        return [special if i in c.align_layers else mask for i in range(c.n_layers)]
+
     # ---------------------------------------------------------------- training / full forward
     def forward(
-        self, phonemes: Tensor, phoneme_lens: Tensor, audio: Tensor, audio_lens: Tensor
+        self,
+        phonemes: Tensor,
+        phoneme_lens: Tensor,
+        audio: Tensor,
+        audio_lens: Tensor,
+        prior: Tensor | None = None,
     ) -> AROutput:
         """phonemes: [B, L] (+ lengths [B]); audio: [B, T] = BOS then codes (+ lengths [B]).
+        prior: [B, T, L] log-probabilities added to the alignment heads' scores (training).
 
         Returns logits for every audio position: position t predicts audio[t + 1] (or EOS).
         """
         L, T = phonemes.shape[1], audio.shape[1]
         x = self._embed(phonemes, audio)
         mask = self.attention_mask(phoneme_lens, L, audio_lens, T)
-        for block in self.blocks:
-            x = block(x, mask)
-        return AROutput(logits=self.head(self.norm(x[:, L:])))
+        for block, layer_mask in zip(self.blocks, self._layer_masks(mask, L, prior)):
+            x = block(x, layer_mask)
+        h = self.norm(x[:, L:])
+        ctc = self.phoneme_head(h) if self.phoneme_head is not None else None
+        return AROutput(logits=self.head(h), phoneme_logits=ctc)
 
     # ---------------------------------------------------------------- cached inference
     def setup_caches(self, batch_size: int, max_len: int, half_weights: bool = False) -> KVCache:
@@ -139,13 +173,14 @@ class ARModel(nn.Module):
             raise ValueError(f"prefill of {L + T} tokens exceeds the cache ({cache.max_len})")
         x = self._embed(phonemes, audio)
         mask = self.attention_mask(phoneme_lens, L, audio_lens, T)
-        for i, block in enumerate(self.blocks):
-            x = block(x, mask, cache=cache, layer=i, start=0)
+        for i, (block, layer_mask) in enumerate(zip(self.blocks, self._layer_masks(mask, L, None))):
+            x = block(x, layer_mask, cache=cache, layer=i, start=0)
         valid = torch.cat([lengths_to_mask(phoneme_lens, L), lengths_to_mask(audio_lens, T)], 1)
         cache.valid.zero_()
         cache.valid[:, : L + T] = valid
         cache.length = L + T
         cache.dense = bool(valid.all())
+        cache.text_len = L
         last = L + audio_lens - 1  # [B]
         h = x[torch.arange(x.shape[0], device=x.device), last]
         return self.head(self.norm(h))
@@ -162,22 +197,35 @@ class ARModel(nn.Module):
         cache.valid[:, slot] = True
         # a dense cache (no padding) needs no mask: a single query may see every cached key
         mask = None if cache.dense else cache.valid[:, None, None, : slot + 1]
+        masks = self._step_masks(mask, slot)
         if self.training:  # dropout: take the general path
             x = x[:, None]
             for i, block in enumerate(self.blocks):
-                x = block(x, mask, cache=cache, layer=i, start=slot)
+                x = block(x, masks[i], cache=cache, layer=i, start=slot)
             x = x[:, 0]
         elif self._use_half:
             _, halves, head = self._half
             for i, block in enumerate(self.blocks):
-                x = block.step(x, mask, cache, i, slot, halves[i])
+                x = block.step(x, masks[i], cache, i, slot, halves[i])
             cache.length = slot + 1
             return F.linear(self.norm(x).half(), head).float()
         else:
             for i, block in enumerate(self.blocks):
-                x = block.step(x, mask, cache, i, slot)
+                x = block.step(x, masks[i], cache, i, slot)
         cache.length = slot + 1
         return self.norm(x) @ self.head.weight
+
+    def _step_masks(self, mask: Tensor | None, slot: int) -> list[Tensor | None]:
+        """Each layer's mask for a decode step: alignment layers' alignment heads see only the
+        text slots (the first `cache.text_len`)."""
+        c = self.config
+        if not c.align_layers:
+            return [mask] * c.n_layers
+        cache = self.cache
+        B, H = cache.valid.shape[0], c.n_heads
+        valid = cache.valid[:, None, None, : slot + 1].expand(B, H, 1, slot + 1).clone()
+        valid[:, : c.align_heads, :, cache.text_len :] = False
+        return [valid if i in c.align_layers else mask for i in range(c.n_layers)]
 
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())

@@ -80,9 +80,32 @@ _PRESETS: dict[str, dict[str, Any]] = {
 
 @dataclass
 class ARConfig(_TransformerConfig):
-    """Decoder-only model over [phonemes ; BOS ; first-codebook tokens]."""
+    """Decoder-only model over [phonemes ; BOS ; first-codebook tokens].
+
+    align_layers, align_heads: in each listed layer (0-based), the first align_heads heads
+    attend from audio positions to the text only (alignment heads: the cross-attention of an
+    encoder-decoder, inside the decoder-only model); training can put an attention prior and a
+    forward-sum loss on them (lm/alignment.py). phoneme_ctc: a linear head on the audio
+    positions' final states that training asks to read the phonemes back (CTC); unused at
+    synthesis."""
+
+    align_layers: list[int] = dataclasses.field(default_factory=list)
+    align_heads: int = 0
+    phoneme_ctc: bool = False
 
     PRESETS: ClassVar[dict[str, dict[str, Any]]] = _PRESETS
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self.align_layers = sorted({int(i) for i in self.align_layers})
+        if any(not 0 <= i < self.n_layers for i in self.align_layers):
+            raise ConfigError(
+                f"align_layers {self.align_layers} must lie in 0..{self.n_layers - 1}"
+            )
+        if not 0 <= self.align_heads <= self.n_heads:
+            raise ConfigError(f"align_heads must be in 0..{self.n_heads}, got {self.align_heads}")
+        if bool(self.align_layers) != bool(self.align_heads):
+            raise ConfigError("align_layers and align_heads are set together (or neither)")
 
     @property
     def eos_id(self) -> int:

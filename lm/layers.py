@@ -45,6 +45,7 @@ class KVCache:
     valid: Tensor
     length: int = 0
     dense: bool = True
+    text_len: int = 0  # slots before this hold the text (the AR's prefill writes it first)
 
     @classmethod
     def allocate(
@@ -96,6 +97,10 @@ class SelfAttention(nn.Module):
         self.qkv = Linear(d_model, 3 * d_model)
         self.out = Linear(d_model, d_model)
         self.dropout = dropout
+        # training: keep this call's raw scores (q.k / sqrt(d), before any mask or bias) in
+        # `scores` [B, H, T, S], for losses on the attention itself (lm/alignment.py)
+        self.capture = False
+        self.scores: Tensor | None = None
 
     def forward(
         self,
@@ -105,7 +110,8 @@ class SelfAttention(nn.Module):
         layer: int = 0,
         start: int = 0,
     ) -> Tensor:
-        """x: [B, T, D]; mask: bool [B or 1, 1, T, S] (True = may attend) or None.
+        """x: [B, T, D]; mask: bool [B or 1, 1 or H, T, S] (True = may attend), a float bias
+        of that shape (-inf = may not attend), or None.
 
         With a cache, x's keys/values are written to slots start..start+T and attention runs
         over slots 0..start+T.
@@ -118,10 +124,27 @@ class SelfAttention(nn.Module):
             cache.v[layer, :, :, start:end] = v
             k = cache.k[layer, :, :, :end]
             v = cache.v[layer, :, :, :end]
-        y = F.scaled_dot_product_attention(
-            q, k, v, attn_mask=mask, dropout_p=self.dropout if self.training else 0.0
-        )
+        if self.capture:
+            y = self._explicit(q, k, v, mask)
+        else:
+            y = F.scaled_dot_product_attention(
+                q, k, v, attn_mask=mask, dropout_p=self.dropout if self.training else 0.0
+            )
         return self.out(y.transpose(1, 2).reshape(B, T, D))
+
+    def _explicit(self, q: Tensor, k: Tensor, v: Tensor, mask: Tensor | None) -> Tensor:
+        """Attention written out, keeping the raw scores (what SDPA computes, in float32)."""
+        scores = (q.float() @ k.float().transpose(-1, -2)) / math.sqrt(self.head_dim)
+        self.scores = scores
+        if mask is not None:
+            bias = (
+                mask
+                if mask.dtype != torch.bool
+                else torch.zeros_like(scores).masked_fill(~mask, float("-inf"))
+            )
+            scores = scores + bias
+        probs = F.dropout(scores.softmax(-1), self.dropout if self.training else 0.0, self.training)
+        return (probs @ v.float()).to(v.dtype)
 
 
 class Block(nn.Module):

@@ -19,6 +19,13 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from .alignment import (
+    attention_png,
+    beta_binomial_log_prior,
+    forward_sum_loss,
+    phoneme_ctc_loss,
+    prior_weight,
+)
 from .ar import ARModel, lengths_to_mask
 from .checkpoint import save_pretrained
 from .config import ARConfig, NARConfig
@@ -39,6 +46,28 @@ class OptimSettings:
     total_steps: int = 0
     min_lr_ratio: float = 0.05
     schedule: Literal["cosine", "noam"] = "cosine"
+
+
+@dataclass
+class AlignSettings:
+    """Alignment learning for the AR (lm/alignment.py); zeros leave it off.
+
+    prior_scale: weight of the beta-binomial log-prior added to the alignment heads' scores
+        (the model needs align_layers/align_heads), constant until prior_anneal_start, then
+        linearly down to 0 at prior_anneal_end (optimizer steps).
+    forward_sum_weight: weight of the forward-sum (CTC over attention) loss on the alignment
+        heads (Neekhara et al. use about 0.005 beside a cross-entropy of their scale; the
+        cross-entropy of a 1024-code codebook is larger, so larger weights are worth trying).
+    phoneme_ctc_weight: weight of the phoneme CTC loss (the model needs phoneme_ctc).
+    attention_png: at each validation, write the first alignment head's attention for the
+        first validation item to <log dir>/attention/step-N.png (and the prior it had)."""
+
+    prior_scale: float = 0.0
+    prior_anneal_start: int = 0
+    prior_anneal_end: int = 0
+    forward_sum_weight: float = 0.0
+    phoneme_ctc_weight: float = 0.0
+    attention_png: bool = True
 
 
 def lr_factor(step: int, s: OptimSettings, total: int) -> float:
@@ -92,7 +121,7 @@ class LMTask(L.LightningModule):
         symbol_table: path to the text front end's SymbolTable JSON, or "default" for
             SymbolTable.default(); sets n_phonemes and the pad id and is exported with the weights.
         optim: optimizer and schedule.
-        accuracy_top_k: k of the logged top-k accuracy.
+        align: the AR's alignment learning (AlignSettings).
         seed: seeds the NAR's per-step stage choice (drawn from (seed, step), so a resumed run
             draws the same stages).
         init_from: an exported LM directory (`echovox lm export`, safetensors) whose weights
@@ -110,27 +139,46 @@ class LMTask(L.LightningModule):
         model_overrides: dict[str, Any] | None = None,
         symbol_table: str | None = None,
         optim: OptimSettings | None = None,
-        accuracy_top_k: int = 10,
+        align: AlignSettings | dict | None = None,
         seed: int = 0,
         init_from: str | None = None,
     ) -> None:
         super().__init__()
         # the optimizer settings go in as a plain dict: checkpoints must load with
         # torch.load(weights_only=True), which refuses arbitrary classes
-        self.save_hyperparameters(ignore=["optim"])
+        self.save_hyperparameters(ignore=["optim", "align"])
         self.hparams["optim"] = dataclasses.asdict(optim or OptimSettings())
+        if isinstance(align, dict):  # as a checkpoint's hyperparameters hold it
+            align = AlignSettings(**align)
+        self.hparams["align"] = dataclasses.asdict(align or AlignSettings())
         config, self.symbols = model_config(kind, preset, model_overrides, symbol_table)
         self.kind = kind
         self.model: ARModel | NARModel = ARModel(config) if kind == "ar" else NARModel(config)
         if init_from is not None:
             self._load_initial_weights(init_from)
         self.optim = optim or OptimSettings()
-        self.accuracy_top_k = accuracy_top_k
+        self.align = align or AlignSettings()
+        self._check_align()
         self.seed = seed
+
+    ACCURACY_TOP_K = 10  # k of the logged top-k accuracy
 
     @property
     def config(self) -> ARConfig | NARConfig:
         return self.model.config
+
+    def _check_align(self) -> None:
+        a, c = self.align, self.model.config
+        needs_heads = a.prior_scale > 0 or a.forward_sum_weight > 0
+        if needs_heads and (self.kind != "ar" or not c.align_layers):
+            raise ValueError(
+                "align.prior_scale and align.forward_sum_weight need an AR with alignment heads "
+                "(model_overrides: align_layers, align_heads)"
+            )
+        if a.phoneme_ctc_weight > 0 and (self.kind != "ar" or not c.phoneme_ctc):
+            raise ValueError("align.phoneme_ctc_weight needs an AR with phoneme_ctc: true")
+        for layer in getattr(c, "align_layers", []):  # keep their scores for the losses
+            self.model.blocks[layer].attn.capture = a.forward_sum_weight > 0 or a.attention_png
 
     def _load_initial_weights(self, directory: str) -> None:
         from echovox.checkpoint import CheckpointError
@@ -169,19 +217,62 @@ class LMTask(L.LightningModule):
 
     def _ar_step(self, batch: TokenBatch, stage_name: str) -> Tensor:
         inputs, targets = self._ar_sequences(batch)
-        out = self.model(batch.phonemes, batch.phoneme_lens, inputs, batch.code_lens + 1)
+        audio_lens = batch.code_lens + 1
+        L, T = batch.phonemes.shape[1], inputs.shape[1]
+        weight = prior_weight(
+            self.global_step,
+            self.align.prior_scale,
+            self.align.prior_anneal_start,
+            self.align.prior_anneal_end,
+        )
+        prior = None
+        if weight > 0:
+            prior = weight * beta_binomial_log_prior(batch.phoneme_lens, audio_lens, L, T)
+        out = self.model(batch.phonemes, batch.phoneme_lens, inputs, audio_lens, prior)
         loss = F.cross_entropy(
             out.logits.flatten(0, 1).float(), targets.flatten(), ignore_index=-100
         )
         self._log_metrics(stage_name, loss, out.logits, targets.clamp(min=0), targets != -100, 0)
-        return loss
+        return loss + self._alignment_losses(batch, out, audio_lens, stage_name, weight)
+
+    def _align_scores(self, L: int) -> Tensor | None:
+        """The alignment heads' raw audio-to-text scores [B, n_layers * Ha, T, L], if kept."""
+        c = self.model.config
+        parts = []
+        for layer in c.align_layers:
+            scores = self.model.blocks[layer].attn.scores
+            if scores is not None:
+                parts.append(scores[:, : c.align_heads, L:, :L])
+        return torch.cat(parts, dim=1) if parts else None
+
+    def _alignment_losses(
+        self, batch: TokenBatch, out, audio_lens: Tensor, stage_name: str, weight: float
+    ) -> Tensor:
+        a = self.align
+        total = torch.zeros((), device=batch.phonemes.device)
+        logs: dict[str, Any] = {}
+        if a.forward_sum_weight > 0:
+            scores = self._align_scores(batch.phonemes.shape[1])
+            fs = forward_sum_loss(scores, batch.phoneme_lens, audio_lens)
+            total = total + a.forward_sum_weight * fs
+            logs[f"{stage_name}/forward_sum"] = fs
+        if a.phoneme_ctc_weight > 0:
+            ctc = phoneme_ctc_loss(
+                out.phoneme_logits, audio_lens, batch.phonemes, batch.phoneme_lens
+            )
+            total = total + a.phoneme_ctc_weight * ctc
+            logs[f"{stage_name}/phoneme_ctc"] = ctc
+        if logs:
+            logs[f"{stage_name}/prior_weight"] = weight
+            self.log_dict(logs, batch_size=len(batch), sync_dist=stage_name != "train")
+        return total
 
     @torch.no_grad()
     def _log_metrics(
         self, stage_name: str, loss: Tensor, logits: Tensor, targets: Tensor, mask: Tensor, q: int
     ) -> None:
         """Loss, top-k and top-1 accuracy of codebook q (0-based; logged 1-based)."""
-        k = self.accuracy_top_k
+        k = self.ACCURACY_TOP_K
         metrics = {
             f"{stage_name}/loss": loss,
             f"{stage_name}/acc_top{k}_q{q + 1}": topk_accuracy(logits, targets, mask, k),
@@ -228,7 +319,20 @@ class LMTask(L.LightningModule):
         return self._step(batch, "train", batch_idx)
 
     def validation_step(self, batch: TokenBatch, batch_idx: int) -> Tensor:
-        return self._step(batch, "val", batch_idx)
+        loss = self._step(batch, "val", batch_idx)
+        if batch_idx == 0 and self.kind == "ar" and self.align.attention_png:
+            self._save_attention(batch)
+        return loss
+
+    def _save_attention(self, batch: TokenBatch) -> None:
+        """The first alignment head's attention over the first item's own text and frames."""
+        scores = self._align_scores(batch.phonemes.shape[1])
+        if scores is None or self.trainer is None or not self.trainer.is_global_zero:
+            return
+        n, t = int(batch.phoneme_lens[0]), int(batch.code_lens[0]) + 1
+        probs = scores[0, 0, :t, :n].float().softmax(-1)
+        root = Path(self.trainer.log_dir or self.trainer.default_root_dir) / "attention"
+        attention_png(probs, root / f"step-{self.global_step:06d}.png")
 
     # ---------------------------------------------------------------- optimizer
     def configure_optimizers(self):

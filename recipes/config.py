@@ -42,6 +42,10 @@ class SyntheticConfig:
     subset: str = "small"
     # which voice families to draw from; the generator skips (and says so) those not installed
     voices: list[str] = field(default_factory=lambda: ["mbrola", "espeak"])
+    # hold out whole voice families (recipes.voices) and a tenth of the sentences for the
+    # held-out speakers, and give every speaker a formant scale; off reproduces the corpora
+    # made before it (the first echovox-tiny's)
+    family_split: bool = False
     pause_seconds: list[float] = field(default_factory=lambda: [0.35, 1.6])
     long_pause_every: int = 4  # every few sentences a paragraph pause, as in read books
     long_pause_seconds: float = 2.5

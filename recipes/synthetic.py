@@ -92,12 +92,18 @@ class Speaker:
     tempo: float
     snr_db: float
     heldout: bool
+    # formants scaled by this (sox `speed`, its change of rate undone by `tempo`): a vocal
+    # tract longer or shorter than the base voice's
+    formant: float = 1.0
 
 
 def make_speakers(cfg, notes: list[str]) -> list[Speaker]:
     """Speaker i depends only on (seed, i) and the installed voices: growing n_speakers keeps
     the first speakers as they were. Base voices are used round-robin (mbrola first); each
-    round draws new pitch/speed/warp values, so speakers sharing a base still differ."""
+    round draws new pitch/speed/warp values, so speakers sharing a base still differ.
+    With `family_split`, see `split_family_speakers`."""
+    if cfg.family_split:
+        return split_family_speakers(cfg)
     bases = available_voices(cfg.voices, notes)
     if not bases:
         raise RuntimeError("no espeak-ng or mbrola voices available for the synthetic corpus")
@@ -118,6 +124,41 @@ def make_speakers(cfg, notes: list[str]) -> list[Speaker]:
                 tempo=round(rng.uniform(0.92, 1.08), 3),
                 snr_db=round(rng.uniform(25.0, 45.0), 1),
                 heldout=i >= cfg.n_speakers - cfg.n_heldout_speakers,
+            )
+        )
+    return out
+
+
+def split_family_speakers(cfg) -> list[Speaker]:
+    """Speakers whose voice families follow recipes.voices: the training speakers draw from
+    the training families only (mbrola four times over, being few and the most natural), the
+    last n_heldout_speakers cycle through the held-out families, so the test split is voices
+    of families no model trained on. Each speaker also gets a formant scale."""
+    from . import voices
+
+    train = [voices.mbrola_voice(v) for v in voices.MBROLA_TRAIN] * 4
+    train += [f"+{v}" for v in voices.ESPEAK_TRAIN]
+    held = [voices.mbrola_voice(v) for v in voices.MBROLA_HELDOUT]
+    held += [f"+{v}" for v in voices.ESPEAK_HELDOUT]
+    out = []
+    n_train = cfg.n_speakers - cfg.n_heldout_speakers
+    for i in range(cfg.n_speakers):
+        rng = random.Random(f"{cfg.seed}:speaker:{i}")
+        heldout = i >= n_train
+        voice = held[(i - n_train) % len(held)] if heldout else rng.choice(train)
+        if voice.startswith("+"):  # an espeak-ng variant on one of the English bases
+            voice = rng.choice(voices.ESPEAK_BASES) + voice
+        out.append(
+            Speaker(
+                id=str(1000 + i),
+                voice=voice,
+                pitch=rng.randint(25, 75),
+                speed=rng.randint(135, 185),
+                sox_pitch=rng.randint(-250, 250),
+                tempo=round(rng.uniform(0.92, 1.08), 3),
+                snr_db=round(rng.uniform(25.0, 45.0), 1),
+                heldout=heldout,
+                formant=round(rng.uniform(0.95, 1.05) if heldout else rng.uniform(0.9, 1.12), 3),
             )
         )
     return out
@@ -209,7 +250,8 @@ def synthesize(sentence: str, spk: Speaker) -> np.ndarray:
             "16",
             "-",
         ]
-        + ["pitch", str(spk.sox_pitch), "tempo", "-s", str(spk.tempo)],
+        + (["speed", str(spk.formant)] if spk.formant != 1.0 else [])
+        + ["pitch", str(spk.sox_pitch), "tempo", "-s", str(round(spk.tempo / spk.formant, 4))],
         stdin=espeak.stdout,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -344,15 +386,28 @@ def chapter_shard(jobs: list[dict], _params=None) -> ShardResult:
     return result
 
 
+def split_heldout_sentences(sentences: list[str]) -> tuple[list[str], list[str]]:
+    """A tenth of the sentences, chosen by a hash of their text, for held-out speakers only."""
+
+    def held(s: str) -> bool:
+        return int(hashlib.md5(s.encode()).hexdigest(), 16) % 10 == 0
+
+    return [s for s in sentences if not held(s)], [s for s in sentences if held(s)]
+
+
 def plan_jobs(cfg, root: Path, notes: list[str]) -> tuple[list[Speaker], list[dict]]:
     speakers = make_speakers(cfg, notes)
     sentences = load_sentences(cfg)
     notes.append(f"{len(sentences)} usable sentences from fortunes {cfg.fortune_files}")
+    pools = {False: sentences, True: sentences}
+    if cfg.family_split:  # held-out voices read sentences no training voice reads
+        pools[False], pools[True] = split_heldout_sentences(sentences)
     jobs = []
     for i, spk in enumerate(speakers):
         rng = random.Random(f"{cfg.seed}:text:{i}")
+        pool = pools[spk.heldout]
         for c in range(cfg.chapters_per_speaker):
-            chosen = rng.sample(sentences, min(cfg.sentences_per_chapter, len(sentences)))
+            chosen = rng.sample(pool, min(cfg.sentences_per_chapter, len(pool)))
             jobs.append(
                 asdict(
                     ChapterJob(
