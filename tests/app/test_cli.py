@@ -268,7 +268,7 @@ def test_user_errors_are_one_line_for_every_command_group(tmp_path, monkeypatch)
         (["codec", "train", str(tmp_path / "none.yaml")], "echovox codec train: no such config"),
         (
             ["codec", "average", f"[{tmp_path / 'a'},{tmp_path / 'b'}]", str(tmp_path / "o")],
-            "echovox codec average: missing file",
+            "echovox codec average: no codec checkpoint at",
         ),
         (["codec", "average", f"[{tmp_path / 'a'}]", str(tmp_path / "o")], "two or more"),
         (["synthesize", "--text", "hi"], "echovox synthesize: --prompt"),
