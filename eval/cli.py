@@ -99,8 +99,9 @@ class Run:
         outputs: synthesise the list; false loads the model but scores only the
             reference-derived columns (codec resynthesis, true q1 + NAR), to screen a codec
             or NAR in minutes.
-        asr: pocketsphinx (offline) or transformers (a Whisper or CTC model in --asr_model).
-        asr_model: the transformers ASR model folder (or the pocketsphinx model folder).
+        asr: whisper (Whisper through CTranslate2), transformers (a Whisper or CTC
+            checkpoint in --asr_model) or pocketsphinx.
+        asr_model: the ASR model folder or name; omitted for whisper: the packaged whisper-base.
         speaker_encoder: resemblyzer (offline) or wavlm (WavLMForXVector in --speaker_model).
         speaker_model: the WavLMForXVector folder.
         seed: sampling seed; batch b of the list is sampled with seed + b.
@@ -127,7 +128,7 @@ class Run:
     model: str | None = None
     ground_truth_only: bool = False
     outputs: bool = True
-    asr: str = "pocketsphinx"
+    asr: str = "whisper"
     asr_model: str | None = None
     speaker_encoder: str = "resemblyzer"
     speaker_model: str | None = None

@@ -43,9 +43,10 @@ ASR_SR = LIST_SR
 @dataclass
 class RunOptions:
     """model: a model directory (None: the embedded model); ground_truth_only: score the
-    reference recordings only, no synthesis (and no model); asr / asr_model: pocketsphinx, or
-    transformers with a Whisper/CTC model path; speaker_encoder / speaker_model: resemblyzer,
-    or wavlm with a WavLMForXVector path; seed: the sampling seed (batch b gets seed + b);
+    reference recordings only, no synthesis (and no model); asr / asr_model: whisper (None:
+    the packaged offline whisper-base), transformers or pocketsphinx, and its model;
+    speaker_encoder / speaker_model: resemblyzer, or wavlm with a WavLMForXVector path;
+    seed: the sampling seed (batch b gets seed + b);
     batch_size: items per clone_many call; limit: only the first N items; codec_resynthesis:
     also score each reference passed through the model's codec alone (the ceiling the codec
     sets on any clone); teacher_forced: also score each cross-sentence reference's own first
@@ -61,7 +62,7 @@ class RunOptions:
     model: str | None = None
     ground_truth_only: bool = False
     outputs: bool = True
-    asr: str = "pocketsphinx"
+    asr: str = "whisper"
     asr_model: str | None = None
     speaker_encoder: str = "resemblyzer"
     speaker_model: str | None = None
@@ -486,7 +487,15 @@ def _versions() -> dict[str, str | None]:
     from importlib.metadata import PackageNotFoundError, version
 
     out: dict[str, str | None] = {"python": sys.version.split()[0]}
-    for pkg in ("echovox", "torch", "transformers", "jiwer", "resemblyzer", "pocketsphinx"):
+    for pkg in (
+        "echovox",
+        "torch",
+        "transformers",
+        "faster-whisper",
+        "ctranslate2",
+        "jiwer",
+        "resemblyzer",
+    ):
         try:
             out[pkg] = version(pkg)
         except PackageNotFoundError:

@@ -64,7 +64,7 @@ def test_run_scores_outputs_against_ground_truth(
     opts = RunOptions(speaker_encoder="wavlm", speaker_model=str(tiny_wavlm), seed=5, device="cpu")
     run = run_evaluation(run_list, tmp_path / "run", opts, synthesizer=synth, show_progress=False)
     res = json.loads(run.json_path.read_text())
-    assert res["asr"]["backend"] == "pocketsphinx" and res["speaker_encoder"]["backend"] == "wavlm"
+    assert res["asr"]["backend"] == "whisper" and res["speaker_encoder"]["backend"] == "wavlm"
     assert res["seed"] == 5 and res["versions"]["torch"] and res["versions"]["jiwer"]
     assert set(res["aggregate"]) == {"all", "cross", "continuation"}
 
@@ -134,7 +134,7 @@ def test_run_ground_truth_only_from_the_cli(run_list, tmp_path, capsys, one_thre
     out = tmp_path / "gt"
     main(["eval", "run", str(run_list), "--output", str(out), "--ground-truth-only", "true"])
     printed = capsys.readouterr().out
-    assert "| WER % (pocketsphinx) | - |" in printed and "(ground truth only)" in printed
+    assert "| WER % (whisper) | - |" in printed and "(ground truth only)" in printed
     res = json.loads((out / "results.json").read_text())
     assert res["ground_truth_only"] and res["model_dir"] is None
     assert res["speaker_encoder"]["backend"] == "resemblyzer"
