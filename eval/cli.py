@@ -87,9 +87,9 @@ class MakeList:
 
 @dataclass
 class Run:
-    """Synthesise a test list and score it against its ground truth: WER, SIM-o, speaker-ID
-    accuracy, duration ratio, RTF. Writes OUTPUT/results.json, OUTPUT/results.md and
-    OUTPUT/audio/ID.wav, and prints the markdown table.
+    """Synthesise a test list and score it against its ground truth: WER and CER of every
+    path first, then SIM-o, speaker-ID accuracy, duration ratio, RTF. Writes
+    OUTPUT/results.json, OUTPUT/results.md and OUTPUT/audio/ID.wav, and prints the markdown.
 
     Args:
         test_list: a JSONL test list (see `echovox eval make_list`).

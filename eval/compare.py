@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from .metrics import WordErrors, corpus_wer
+from .metrics import WordErrors, corpus_rate
 
 PARTS = (
     ("output", "output"),
@@ -144,8 +144,8 @@ def compare_results(a: Mapping[str, Any], b: Mapping[str, Any]) -> dict[str, Any
                 both = [p[0] for p in pairs]
                 stats["corpus_wer"] = {
                     "n": len(both),
-                    "a": corpus_wer(WordErrors.from_json(items_a[k][part]["wer"]) for k in both),
-                    "b": corpus_wer(WordErrors.from_json(items_b[k][part]["wer"]) for k in both),
+                    "a": corpus_rate(WordErrors.from_json(items_a[k][part]["wer"]) for k in both),
+                    "b": corpus_rate(WordErrors.from_json(items_b[k][part]["wer"]) for k in both),
                 }
         if stats:
             parts[part] = stats
