@@ -24,7 +24,9 @@ class CorpusConfig:
     """Where the audio is. For librilight/synthetic: the root holding `<subset>/` folders."""
 
     root: str = "data/librilight"
-    subsets: list[str] = field(default_factory=lambda: ["small", "medium", "large", "duplicate"])
+    # not `duplicate`: LibriLight's unlab-60k is small + medium + large; duplicate.tar holds
+    # the same books read again and would count them twice
+    subsets: list[str] = field(default_factory=lambda: ["small", "medium", "large"])
     # folder recipe only: "libritts" (<spk>/<chapter>/<id>.wav + <id>.normalized.txt),
     # "csv" (metadata.csv of path|text|speaker), or "auto"
     layout: str = "auto"
@@ -84,12 +86,27 @@ class SegmentConfig:
 
 @dataclass
 class AsrConfig:
-    # "pocketsphinx" (offline, ships an English model), "transformers" (Whisper or CTC by
-    # model id or local path) or "reference" (the synthetic corpus's true transcripts)
-    backend: str = "pocketsphinx"
-    model: str | None = None
+    # "whisper" (faster-whisper: int8 on CPU, one worker per GPU), "transformers" (Whisper or
+    # CTC by model id or local path), "pocketsphinx" (weak; an optional install) or
+    # "reference" (the synthetic corpus's true transcripts)
+    backend: str = "whisper"
+    model: str | None = None  # None: the backend's default (whisper base, offline)
     device: str = "auto"
     batch_size: int = 8
+    threads: int | None = None  # CPU threads per worker; None: the backend's choice
+
+
+@dataclass
+class FilterConfig:
+    """Stage 4 drops utterances outside these bounds, each counted in its report by reason.
+    None turns a filter off."""
+
+    min_confidence: float | None = None  # ASR confidence, exp(mean token log-prob)
+    min_snr: float | None = None  # dB, LibriLight's per-file `snr`
+    min_phones_per_second: float | None = None  # speaking rate: misaligned or silent cuts
+    max_phones_per_second: float | None = None  # hallucinated or truncated transcripts
+    min_seconds: float | None = None
+    max_seconds: float | None = None
 
 
 @dataclass
@@ -120,10 +137,10 @@ class TokenizeConfig:
 
 @dataclass
 class WorkConfig:
-    """How work is spread. `num_proc` processes on this machine (one per GPU for tokenize when
-    GPUs exist); `rank`/`world_size` shard across cluster nodes (CLI overrides them)."""
+    """How work is spread. `num_proc` processes on this machine ("auto": one per GPU, or 1
+    without GPUs); `rank`/`world_size` shard across cluster nodes (CLI overrides them)."""
 
-    num_proc: int = 1
+    num_proc: int | str = 1
     shard_size: int = 32
     rank: int = 0
     world_size: int = 1
@@ -204,6 +221,7 @@ class RecipeConfig:
     segment: SegmentConfig = field(default_factory=SegmentConfig)
     asr: AsrConfig = field(default_factory=AsrConfig)
     text: TextConfig = field(default_factory=TextConfig)
+    filters: FilterConfig = field(default_factory=FilterConfig)
     splits: SplitConfig = field(default_factory=SplitConfig)
     tokenize: TokenizeConfig = field(default_factory=TokenizeConfig)
     work: WorkConfig = field(default_factory=WorkConfig)
@@ -245,6 +263,7 @@ def config_from_dict(data: dict, where: str = "config") -> RecipeConfig:
             f"{where}: lm.kinds must be a non-empty list of "
             f"{' and '.join(map(repr, LM_KINDS))}, got {kinds!r}"
         )
+    cfg.work.num_proc = resolve_num_proc(cfg.work.num_proc, where)
     if len(set(kinds)) != len(kinds):
         raise RecipeConfigError(f"{where}: lm.kinds names a model twice: {kinds!r}")
     for name in ["overrides"] + [f"{kind}_overrides" for kind in LM_KINDS]:
@@ -255,6 +274,18 @@ def config_from_dict(data: dict, where: str = "config") -> RecipeConfig:
                 f'"--trainer.max_steps=100", got {value!r}'
             )
     return cfg
+
+
+def resolve_num_proc(value, where: str = "config") -> int:
+    """work.num_proc: a count, or "auto" for one process per GPU of this machine (1 on CPU,
+    where a recogniser or codec uses the cores by threads instead)."""
+    if value == "auto":
+        import torch
+
+        return max(1, torch.cuda.device_count())
+    if not isinstance(value, int) or value < 1:
+        raise RecipeConfigError(f"{where}: work.num_proc must be a positive count or 'auto'")
+    return value
 
 
 def load_config(path: str | Path, overrides: dict | None = None) -> RecipeConfig:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .stage import ShardJob, ShardResult, StageReport, load_dataset_dir, run_sharded, skip_reason
+from .stage import ShardJob, ShardResult, StageReport, run_sharded, skip_reason
 
 VAD_SR = 16000
 BLOCK_SECONDS = 30.0
@@ -71,16 +71,22 @@ def read_meta(json_path: Path) -> dict:
         raise BadJson(f"JSON lacks field(s) {missing}")
     vad = meta.get("voice_activity")
     if vad is not None:
-        ok = isinstance(vad, list) and all(
-            isinstance(s, (list, tuple))
-            and len(s) == 2
-            and all(isinstance(x, (int, float)) for x in s)
-            and s[0] < s[1]
-            for s in vad
-        )
-        if not ok:
-            raise BadJson("voice_activity is not a list of [onset, offset] with onset < offset")
+        if not isinstance(vad, list):
+            raise BadJson("voice_activity is not a list of [onset, offset]")
+        # one bad span costs that span, not the file: the rest of the chapter is still good
+        good = [s for s in vad if _good_span(s)]
+        meta["voice_activity"] = good
+        meta["_bad_spans"] = len(vad) - len(good)
     return meta
+
+
+def _good_span(s) -> bool:
+    return (
+        isinstance(s, (list, tuple))
+        and len(s) == 2
+        and all(isinstance(x, (int, float)) and math.isfinite(x) for x in s)
+        and s[0] < s[1]
+    )
 
 
 # --------------------------------------------------------------------------- planning
@@ -248,8 +254,11 @@ def energy_spans(path: Path, hop: float = 0.03, min_silence: float = 0.25):
 # --------------------------------------------------------------------------- the stage
 
 
-def segment_file(row: dict, p: SegmentParams) -> tuple[list[dict], str | None]:
-    """Utterance rows of one file, or ([], reason) when the file is skipped."""
+def segment_file(
+    row: dict, p: SegmentParams, notes: list[str] | None = None
+) -> tuple[list[dict], str | None]:
+    """Utterance rows of one file, or ([], reason) when the file is skipped. notes: what was
+    wrong but did not cost the file."""
     path = Path(row["path"])
     json_path = path.with_suffix(".json")
     snr = None
@@ -257,6 +266,8 @@ def segment_file(row: dict, p: SegmentParams) -> tuple[list[dict], str | None]:
     vad = "json"
     if json_path.is_file():
         meta = read_meta(json_path)
+        if notes is not None:
+            notes.extend(["malformed voice_activity span dropped"] * meta.get("_bad_spans", 0))
         snr = float(meta["snr"]) if isinstance(meta.get("snr"), (int, float)) else None
         if meta.get("voice_activity"):
             spans = [(float(a), float(b)) for a, b in meta["voice_activity"]]
@@ -305,8 +316,9 @@ def segment_shard(rows: list[dict], p: SegmentParams) -> ShardResult:
     result = ShardResult()
     for row in rows:
         rel = f"{row['speaker']}/{row['book']}/{row['stem']}"
+        notes: list[str] = []
         try:
-            out, reason = segment_file(row, p)
+            out, reason = segment_file(row, p, notes)
         except BadJson as err:
             result.skipped.append((rel, str(err)))
             continue
@@ -315,6 +327,8 @@ def segment_shard(rows: list[dict], p: SegmentParams) -> ShardResult:
             continue
         if reason:
             result.skipped.append((rel, reason))
+        # counted like a skip, but the file's other spans are kept
+        result.skipped.extend((rel, f"{n} (file kept)") for n in notes)
         result.rows.extend(out)
     return result
 
@@ -326,7 +340,6 @@ def stage_segment(cfg, force: bool = False) -> StageReport:
     work = cfg.exp / "shards" / "segment"
     if force:
         reset_work(work)
-    files = load_dataset_dir(cfg.exp / "files")
     s = cfg.segment
     params = SegmentParams(
         min_seconds=s.min_seconds,
@@ -345,7 +358,7 @@ def stage_segment(cfg, force: bool = False) -> StageReport:
         shard_size=max(1, cfg.work.shard_size // 8),  # a file is many utterances
         desc="segment",
     )
-    ds = run_sharded(job, files, cfg.work, report)
+    ds = run_sharded(job, cfg.exp / "files", cfg.work, report)
     if ds is not None:
         report.counts["utterances"] = len(ds)
         report.counts["speakers"] = len(set(ds["speaker"]))
