@@ -159,6 +159,11 @@ class LMTrainConfig:
     nar_config: str = "lm/configs/nar.yaml"
     threads: int = 1  # torch threads per model
     parallel: bool = True  # AR and NAR at once, each in its own process (they are independent)
+    # GPUs per node and nodes (Lightning's trainer.devices / trainer.num_nodes); None: the
+    # training YAML's. Several nodes: launch stage 6 once per node under torchrun or SLURM
+    # (recipes/librilight/README.md); Lightning reads the launcher's environment
+    devices: int | str | None = None
+    num_nodes: int | None = None
     overrides: list[str] = field(default_factory=list)  # e.g. ["--trainer.max_steps=100"]
     # for one model only, after `overrides` (later arguments win): e.g. a step count that
     # fits the AR but not the NAR
@@ -198,10 +203,15 @@ class ModelDirConfig:
 
 @dataclass
 class EvalConfig:
-    """Stage 8: `echovox eval` on the test split's (held-out) speakers, read against the same
-    metrics on their real recordings."""
+    """Stage 8: `echovox eval` on the test split's (held-out) speakers, or with `librispeech`
+    on a LibriSpeech-style tree (VALL-E's protocol: test-clean, 4-10 s targets, 3-s prompts),
+    read against the same metrics on the real recordings."""
 
-    per_speaker: int = 10
+    librispeech: str | None = None  # e.g. data/LibriSpeech/test-clean
+    min_seconds: float = 4.0
+    max_seconds: float = 10.0
+    prompt_seconds: float = 3.0
+    per_speaker: int = 10  # 0: every utterance (VALL-E's test-clean list)
     modes: list[str] = field(default_factory=lambda: ["cross"])
     seed: int = 0
     asr: str = "pocketsphinx"

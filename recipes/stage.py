@@ -494,10 +494,13 @@ def run_stages(
         report = st.fn(cfg, force=force)
         report.seconds = time.time() - t0
         print(report.format(), flush=True)
-        write_json(exp / "reports" / f"stage{st.number}.json", asdict(report))
         reports.append(report)
         if not report.complete:
+            write_json(exp / "reports" / f"stage{st.number}.json", asdict(report))
             break
+        if int(os.environ.get("RANK", "0")) != 0:
+            continue  # under torchrun every process runs the stage; rank 0 records it
+        write_json(exp / "reports" / f"stage{st.number}.json", asdict(report))
         stamp = {"time": time.strftime("%Y-%m-%d %H:%M:%S"), "seconds": round(report.seconds, 1),
                  "input": st.probe(cfg) if st.probe else None}  # fmt: skip
         write_json(done_marker(exp, st.number), stamp)

@@ -125,3 +125,137 @@ def test_num_proc_auto_is_one_per_gpu(tmp_path, value):
 
     cfg = _cfg(tmp_path, tmp_path, work={"num_proc": value})
     assert cfg.work.num_proc == (max(1, torch.cuda.device_count()) if value == "auto" else 2)
+
+
+def test_shipped_config_is_sized_for_a_node(tmp_path):
+    import yaml
+    from recipe_helpers import REPO
+
+    from echovox.recipes.config import load_config
+
+    cfg = load_config(REPO / "recipes/librilight/config.yaml")
+    assert "duplicate" not in cfg.corpus.subsets  # unlab-60k = small + medium + large
+    assert cfg.asr.backend == "whisper" and cfg.eval.librispeech and cfg.eval.per_speaker == 0
+    assert isinstance(cfg.work.num_proc, int)  # "auto" became one per GPU
+    for kind in ("ar", "nar"):
+        text = (REPO / getattr(cfg.lm, f"{kind}_config")).read_text()
+        trainer = yaml.safe_load(text)["trainer"]
+        assert trainer["precision"] == "bf16-mixed" and trainer["accumulate_grad_batches"] > 1
+        assert "preset: valle" in text
+
+
+class ListeningDouble:
+    """Stands in for echovox.eval.asr's Whisper (tested in tests/eval): the interface stage 3
+    uses, with a confidence per utterance from a script and the flag `silent` for one."""
+
+    def __init__(self, confidences):
+        self.confidences = list(confidences)
+
+    def transcribe_detailed(self, wavs):
+        from types import SimpleNamespace
+
+        out = []
+        for _ in wavs:
+            conf = self.confidences.pop(0)
+            flag = "silent" if conf is None else None
+            out.append(SimpleNamespace(text="" if flag else "the boat sailed across the harbour",
+                                       confidence=conf, flag=flag))  # fmt: skip
+        return out
+
+
+def test_stage3_on_the_asr_interface_and_stage4_filters(tmp_path, monkeypatch, tiny_codec_dir):
+    from echovox.eval import asr as eval_asr
+
+    root = tmp_path / "ll"
+    librilight_file(root, "small/1/b/ch0", SENTENCES[:3], "mb-us1", snr=25.0)
+    librilight_file(root, "small/2/b/ch0", SENTENCES[:2], "mb-us2", snr=4.0)
+    seen = {}
+
+    def load_asr(backend, model=None, device="auto", threads=None, batch_size=8, language="en"):
+        seen.update(backend=backend, device=device, language=language, batch_size=batch_size)
+        return ListeningDouble([0.9, 0.2, None, 0.95, 0.9])
+
+    monkeypatch.setattr(eval_asr, "load_asr", load_asr, raising=False)
+    filters = {"min_confidence": 0.5, "min_snr": 10.0}
+    cfg = _cfg(tmp_path, tiny_codec_dir, asr={"backend": "whisper", "batch_size": 8},
+               filters=filters)  # fmt: skip
+    reports = _by_stage(run(cfg, 1, 4))
+    assert seen == {"backend": "whisper", "device": "cpu", "language": "en", "batch_size": 8}
+    assert reports[3].skipped == {"ASR flag: silent": 1}
+    manifest = load_dataset_dir(cfg.exp / "manifest")
+    assert sorted(manifest["asr_confidence"]) == [0.2, 0.9, 0.9, 0.95]
+    assert reports[4].skipped == {"filter: ASR confidence below 0.5": 1,
+                                  "filter: SNR below 10.0": 2}  # fmt: skip
+    assert len(load_dataset_dir(cfg.exp / "phonemes")) == 1
+
+
+def test_rate_and_duration_filters():
+    from echovox.recipes.config import FilterConfig
+    from echovox.recipes.phonemes import utterance_filter
+
+    row = {"start": 1.0, "end": 3.0, "snr": None, "asr_confidence": None}
+    f = FilterConfig(min_phones_per_second=5, max_phones_per_second=25, max_seconds=10)
+    assert utterance_filter(row, 20, f) is None  # 10 phonemes a second
+    assert "speaking rate below 5" in utterance_filter(row, 4, f)
+    assert "speaking rate above 25" in utterance_filter(row, 60, f)
+    assert "duration below 3" in utterance_filter(row, 20, FilterConfig(min_seconds=3))
+    assert utterance_filter(row, 20, FilterConfig(min_confidence=0.9, min_snr=30)) is None
+
+
+def test_an_unreachable_codec_says_what_to_pass(monkeypatch):
+    """The hub's offline error (an OSError, as EncodecCodec.load re-raises it) becomes a line
+    that names what to pass instead."""
+    from echovox.codec import Codec
+    from echovox.recipes import tokens
+    from echovox.recipes.tokens import CodecUnavailable, TokenizeParams, load_codec
+
+    def offline(path_or_id, device=None):
+        raise OSError(f"We couldn't connect to 'https://huggingface.co' to load {path_or_id}")
+
+    monkeypatch.setattr(Codec, "from_pretrained", staticmethod(offline))
+    monkeypatch.setattr(tokens, "_CODEC", None)
+    with pytest.raises(CodecUnavailable, match="not a local folder.*--codec PATH"):
+        load_codec(TokenizeParams("facebook/encodec_24khz", 8, 1, "cpu"))
+
+
+def test_stage8_list_follows_valle_protocol(tmp_path):
+    """eval.librispeech: LibriSpeech test-clean, 4-10 s targets, 3-s prompts."""
+    import soundfile as sf
+    from recipe_helpers import tone_bursts
+
+    from echovox.recipes.stage import StageReport
+    from echovox.recipes.train import build_eval_list
+
+    ls = tmp_path / "test-clean" / "61" / "70968"
+    ls.mkdir(parents=True)
+    lines = []
+    for k, seconds in enumerate([3.0, 5.0, 6.0, 12.0]):
+        sf.write(ls / f"61-70968-{k:04d}.flac", tone_bursts([(0.1, seconds - 0.1)], seconds), 16000)
+        lines.append(f"61-70968-{k:04d} HE BEGAN A CONFUSED COMPLAINT NUMBER {k}")
+    (ls / "61-70968.trans.txt").write_text("\n".join(lines) + "\n")
+    cfg = _cfg(tmp_path, tmp_path, eval={"librispeech": str(tmp_path / "test-clean"),
+                                         "per_speaker": 0})  # fmt: skip
+    built = build_eval_list(cfg, StageReport(8, "evaluate"))
+    assert len(built.items) == 2  # the 3 s and 12 s utterances are no targets
+    assert all("-0001" in i.id or "-0002" in i.id for i in built.items)
+    missing = _cfg(tmp_path, tmp_path, eval={"librispeech": str(tmp_path / "nope")})
+    with pytest.raises(FileNotFoundError, match="VALL-E's protocol"):
+        build_eval_list(missing, StageReport(8, "evaluate"))
+
+
+def test_stage6_takes_frame_rate_and_codebooks_from_the_codec(tmp_path):
+    import yaml
+    from recipe_helpers import REPO
+
+    from echovox.checkpoint import write_json
+    from echovox.recipes.train import run_yaml
+
+    cfg = _cfg(tmp_path, tmp_path, lm={"ar_config": str(REPO / "lm/configs/ar_valle.yaml"),
+                                       "devices": 8, "num_nodes": 4})  # fmt: skip
+    codec = {"frame_rate": 50.0, "n_q": 6, "codebook_size": 2048, "sample_rate": 16000}
+    write_json(cfg.exp / "tokens/codec.json", codec)
+    data = yaml.safe_load(run_yaml(cfg, "ar").read_text())
+    assert data["data"]["frame_rate"] == 50.0
+    assert data["model"]["model_overrides"]["n_codebooks"] == 6
+    assert data["model"]["model_overrides"]["codebook_size"] == 2048
+    assert data["trainer"]["devices"] == 8 and data["trainer"]["num_nodes"] == 4
