@@ -11,6 +11,7 @@ Those modules import heavy libraries inside the commands so that `echovox --help
 from __future__ import annotations
 
 import dataclasses
+import json
 import sys
 from collections.abc import Callable
 
@@ -55,6 +56,33 @@ def normalize_flags(argv: list[str]) -> list[str]:
     return out
 
 
+# Commands whose one list parameter takes any number of positional words, as shell globs
+# give them (`echovox transcribe *.wav`): jsonargparse takes a list positional as one JSON or
+# `[a,b]` value, so the words are gathered into one before parsing.
+VARIADIC = {("transcribe",): "audio"}
+
+
+def gather_variadic(argv: list[str]) -> list[str]:
+    """['transcribe', 'a.wav', '--model', 'm', 'b.wav'] -> ['transcribe', '["a.wav", "b.wav"]',
+    '--model', 'm'] for the commands in VARIADIC; other commands are left alone."""
+    for words in VARIADIC:
+        if tuple(argv[: len(words)]) != words:
+            continue
+        rest, files, flags = argv[len(words) :], [], []
+        i = 0
+        while i < len(rest):
+            arg = rest[i]
+            if arg.startswith("-") and len(arg) > 1:
+                takes_value = "=" not in arg and arg not in ("-h", "--help")
+                flags.extend(rest[i : i + 1 + takes_value])
+                i += 1 + takes_value
+            else:
+                files.append(arg)
+                i += 1
+        return [*words, json.dumps(files), *flags] if files else argv
+    return argv
+
+
 # What a user can cause (a missing or unreadable file, a bad value, a foreign checkpoint: the
 # project's own errors all derive from ValueError; an ASR or speaker-encoder backend that cannot
 # run here) is reported in one line, not a traceback. The commands raise; only main() reports.
@@ -86,7 +114,7 @@ def main(argv: list[str] | None = None) -> None:
 
     from echovox.eval.errors import AsrUnavailableError, SpeakerBackendError
 
-    args = normalize_flags(sys.argv[1:] if argv is None else argv)
+    args = gather_variadic(normalize_flags(sys.argv[1:] if argv is None else argv))
     tree = commands()
     try:
         result = CLI(tree, args=args, as_positional=True)

@@ -1,4 +1,4 @@
-"""Top-level app subcommands: `echovox synthesize`, `demo`, `assemble_model`.
+"""Top-level app subcommands: `echovox synthesize`, `transcribe`, `demo`, `assemble_model`.
 
 A command with many options is a dataclass of them (jsonargparse builds its flags from the
 fields and their documentation, as for a function); calling the instance runs it. Heavy
@@ -277,4 +277,59 @@ class AssembleModel:
         print(path)
 
 
-COMMANDS = {"synthesize": Synthesize, "demo": demo, "assemble_model": AssembleModel}
+def transcribe(
+    audio: list[str],
+    model: str | None = None,
+    language: str | None = "en",
+    device: str = "auto",
+    threads: int | None = None,
+    batch_size: int = 8,
+    backend: str = "whisper",
+) -> None:
+    """Transcribe AUDIO files and print one JSON line per file: path, text, seconds (the
+    audio's), confidence (exp of the mean token log-probability) and flag (why a text is
+    empty: silent, too_short, nan, no_speech; or an error for a file that cannot be read).
+
+    Args:
+        audio: audio files (any format soundfile reads, any rate; stereo is mixed down).
+        model: a Whisper model folder (CTranslate2) or name; omitted: whisper-base from the
+            packaged offline copy.
+        language: the spoken language ("en"), or null to detect it per batch.
+        device: auto (a GPU in float16 when present, else the CPU in int8), cpu, cuda, cuda:N.
+        threads: CPU threads (default: all cores, at most 4).
+        batch_size: clips of up to 30 s decoded together.
+        backend: whisper, or transformers (a Whisper/CTC checkpoint in --model).
+    """
+    from tqdm import tqdm
+
+    from echovox.audio import AudioError, load_audio
+    from echovox.eval.asr import ASR_SR, load_asr
+
+    if not audio:
+        raise ValueError("give one or more audio files")
+    asr = load_asr(backend, model, device, threads, batch_size, language)
+    for start in tqdm(range(0, len(audio), batch_size), desc="transcribe", unit="batch",
+                      disable=len(audio) <= batch_size, file=sys.stderr):  # fmt: skip
+        paths, wavs, rows = audio[start : start + batch_size], [], {}
+        for p in paths:
+            try:
+                wavs.append(load_audio(p, ASR_SR))
+            except (AudioError, OSError, ValueError) as err:
+                rows[p] = {"path": p, "text": "", "seconds": None, "flag": f"error: {err}"}
+        heard = iter(_transcripts(asr, wavs))
+        for p in paths:
+            print(json.dumps(rows.get(p) or {"path": p, **next(heard)}, ensure_ascii=False))
+
+
+def _transcripts(asr, wavs) -> list[dict]:
+    if hasattr(asr, "transcribe_detailed"):
+        return [t.to_json() for t in asr.transcribe_detailed(wavs)]
+    return [{"text": t, "seconds": len(w) / 16_000} for t, w in zip(asr.transcribe(wavs), wavs)]
+
+
+COMMANDS = {
+    "synthesize": Synthesize,
+    "transcribe": transcribe,
+    "demo": demo,
+    "assemble_model": AssembleModel,
+}

@@ -87,9 +87,9 @@ class MakeList:
 
 @dataclass
 class Run:
-    """Synthesise a test list and score it against its ground truth: WER, SIM-o, speaker-ID
-    accuracy, duration ratio, RTF. Writes OUTPUT/results.json, OUTPUT/results.md and
-    OUTPUT/audio/ID.wav, and prints the markdown table.
+    """Synthesise a test list and score it against its ground truth: WER and CER of every
+    path first, then SIM-o, speaker-ID accuracy, duration ratio, RTF. Writes
+    OUTPUT/results.json, OUTPUT/results.md and OUTPUT/audio/ID.wav, and prints the markdown.
 
     Args:
         test_list: a JSONL test list (see `echovox eval make_list`).
@@ -99,8 +99,9 @@ class Run:
         outputs: synthesise the list; false loads the model but scores only the
             reference-derived columns (codec resynthesis, true q1 + NAR), to screen a codec
             or NAR in minutes.
-        asr: pocketsphinx (offline) or transformers (a Whisper or CTC model in --asr_model).
-        asr_model: the transformers ASR model folder (or the pocketsphinx model folder).
+        asr: whisper (Whisper through CTranslate2), transformers (a Whisper or CTC
+            checkpoint in --asr_model) or pocketsphinx.
+        asr_model: the ASR model folder or name; omitted for whisper: the packaged whisper-base.
         speaker_encoder: resemblyzer (offline) or wavlm (WavLMForXVector in --speaker_model).
         speaker_model: the WavLMForXVector folder.
         seed: sampling seed; batch b of the list is sampled with seed + b.
@@ -127,7 +128,7 @@ class Run:
     model: str | None = None
     ground_truth_only: bool = False
     outputs: bool = True
-    asr: str = "pocketsphinx"
+    asr: str = "whisper"
     asr_model: str | None = None
     speaker_encoder: str = "resemblyzer"
     speaker_model: str | None = None
@@ -157,20 +158,23 @@ class Run:
         print(f"wrote {run.json_path} and {run.markdown_path}", file=sys.stderr)
 
 
-def compare(a: str, b: str, output: str | None = None):
+def compare(a: str, b: str, output: str | None = None, ship_rule: bool = True):
     """Compare two `eval run` results of one test list, paired item by item: for each part
-    scored in both (output, true q1 + NAR, codec resynthesis), SIM-o, WER, speaker-ID and
+    scored in both (output, true q1 + NAR, codec resynthesis), WER, CER, SIM-o, speaker-ID and
     duration ratio as the mean of B - A with its standard error and the counts of items where
-    B scored higher and lower. Prints a markdown table.
+    B scored higher and lower. Prints a markdown table, led by the ship rule's verdict: B is
+    worse when any part's WER or CER rose by more than one standard error, whatever it gains
+    in SIM-o.
 
     Args:
         a: the baseline: an `eval run` results.json or its folder.
         b: the candidate, scored on the same list.
         output: also write the comparison as JSON here.
+        ship_rule: apply the ship rule (the verdict line); false: only the per-metric tables.
     """
     from .compare import compare_results, format_compare_markdown, load_results
 
-    cmp = compare_results(load_results(a), load_results(b))
+    cmp = compare_results(load_results(a), load_results(b), ship_rule=ship_rule)
     for note in cmp["notes"]:
         print(f"note: {note}", file=sys.stderr)
     print(format_compare_markdown(cmp), end="")

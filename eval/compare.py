@@ -7,10 +7,14 @@ its standard error say that (the spread of a difference of paired scores is far 
 that of either), and so do the counts of items where B scored higher and lower.
 
 For every item id present in both results and each part scored in both (the output, true q1 +
-NAR, codec resynthesis), the metrics are SIM-o, the item's WER, speaker-ID (1 right, 0 wrong:
-the mean difference is the accuracy's, and "higher"/"lower" count the items gained and lost)
-and, for the output, the duration ratio. The corpus WER of the paired items is given beside
-the per-item mean, since `eval run` reports the corpus figure.
+NAR, codec resynthesis), the metrics are the item's WER and CER, SIM-o, speaker-ID (1 right,
+0 wrong: the mean difference is the accuracy's, and "higher"/"lower" count the items gained and
+lost) and, for the output, the duration ratio. The corpus WER and CER of the paired items are
+given beside the per-item means, since `eval run` reports the corpus figures.
+
+The ship rule (ship_verdict, applied by default) reads words first (DESIGN.md, convention 13):
+B is "worse" when any part's WER or CER rose by more than one standard error of the paired
+difference, whatever it gains in SIM-o, speaker-ID or speed.
 
 Written here rather than taken from scipy.stats.ttest_rel: only the mean difference, its
 standard error and the counts are wanted, in a few lines of numpy, with no p-value to misread.
@@ -26,20 +30,23 @@ from typing import Any
 
 import numpy as np
 
-from .metrics import WordErrors, corpus_wer
+from .metrics import CharErrors, WordErrors, corpus_rate
 
 PARTS = (
     ("output", "output"),
     ("teacher_forced", "true q1 + NAR"),
     ("resynthesis", "codec resynthesis"),
 )
-# (key, title, unit scale for the markdown, digits)
+# (key, title, unit scale for the markdown, digits), words first
 METRICS = (
-    ("sim_o", "SIM-o", 1.0, 4),
     ("wer", "WER % (per item)", 100.0, 1),
+    ("cer", "CER % (per item)", 100.0, 1),
+    ("sim_o", "SIM-o", 1.0, 4),
     ("speaker_id", "speaker-ID %", 100.0, 1),
     ("duration_ratio", "duration ratio", 1.0, 3),
 )
+# the metrics the ship rule reads, and how their item records are counted
+WORD_METRICS = {"wer": WordErrors, "cer": CharErrors}
 
 
 class ResultsError(ValueError):
@@ -72,9 +79,9 @@ def load_results(path: str | Path) -> dict[str, Any]:
 def _value(part: Mapping[str, Any] | None, metric: str) -> float | None:
     if not part:
         return None
-    if metric == "wer":
-        w = part.get("wer")
-        return None if not w or w.get("wer") is None else float(w["wer"])
+    if metric in WORD_METRICS:
+        w = part.get(metric)
+        return None if not w or w.get(metric) is None else float(w[metric])
     if metric == "speaker_id":
         s = part.get("speaker_id")
         return None if not s else float(bool(s["correct"]))
@@ -103,8 +110,11 @@ def paired_stat(a: Sequence[float], b: Sequence[float]) -> dict[str, Any]:
     }
 
 
-def compare_results(a: Mapping[str, Any], b: Mapping[str, Any]) -> dict[str, Any]:
-    """B minus A, item by item, for every part and metric both results scored (see module)."""
+def compare_results(
+    a: Mapping[str, Any], b: Mapping[str, Any], ship_rule: bool = True
+) -> dict[str, Any]:
+    """B minus A, item by item, for every part and metric both results scored (see module);
+    with ship_rule, the "verdict" of ship_verdict (None without)."""
     items_a = {i["id"]: i for i in a["items"]}
     items_b = {i["id"]: i for i in b["items"]}
     common = [k for k in items_a if k in items_b]
@@ -117,6 +127,7 @@ def compare_results(a: Mapping[str, Any], b: Mapping[str, Any]) -> dict[str, Any
     for key, what in (
         ("test_list", "test lists"),
         ("asr", "ASR"),
+        ("text_normalizer", "text normalisers"),
         ("speaker_encoder", "speaker encoders"),
     ):
         if a.get(key) != b.get(key):
@@ -124,29 +135,10 @@ def compare_results(a: Mapping[str, Any], b: Mapping[str, Any]) -> dict[str, Any
     only = len(items_a) - len(common), len(items_b) - len(common)
     if any(only):
         notes.append(f"{only[0]} item(s) only in A and {only[1]} only in B are left out")
-
     parts: dict[str, Any] = {}
     for part, _title in PARTS:
-        stats: dict[str, Any] = {}
-        for metric, *_ in METRICS:
-            if metric == "duration_ratio" and part != "output":
-                continue
-            pairs = [
-                (k, va, vb)
-                for k in common
-                if (va := _value(items_a[k].get(part), metric)) is not None
-                and (vb := _value(items_b[k].get(part), metric)) is not None
-            ]
-            if not pairs:
-                continue
-            stats[metric] = paired_stat([p[1] for p in pairs], [p[2] for p in pairs])
-            if metric == "wer":  # the corpus WER over the same paired items
-                both = [p[0] for p in pairs]
-                stats["corpus_wer"] = {
-                    "n": len(both),
-                    "a": corpus_wer(WordErrors.from_json(items_a[k][part]["wer"]) for k in both),
-                    "b": corpus_wer(WordErrors.from_json(items_b[k][part]["wer"]) for k in both),
-                }
+        pairs = [(items_a[k].get(part), items_b[k].get(part)) for k in common]
+        stats = _part_stats(part, [(pa, pb) for pa, pb in pairs if pa and pb])
         if stats:
             parts[part] = stats
     return {
@@ -155,8 +147,97 @@ def compare_results(a: Mapping[str, Any], b: Mapping[str, Any]) -> dict[str, Any
         "b": {"results": b.get("_path"), "model_dir": b.get("model_dir"), "n_items": len(items_b)},
         "n_common": len(common),
         "notes": notes,
+        "verdict": ship_verdict(parts) if ship_rule else None,
         "parts": parts,
     }
+
+
+def _part_stats(part: str, pairs: Sequence[tuple[Mapping, Mapping]]) -> dict[str, Any]:
+    """paired_stat of every metric scored on both sides of some (A, B) pairs of one part's
+    records, and the corpus WER and CER ("corpus_wer", "corpus_cer") over the same pairs."""
+    stats: dict[str, Any] = {}
+    for metric, *_ in METRICS:
+        if metric == "duration_ratio" and part != "output":
+            continue
+        both = [
+            (pa, pb, va, vb)
+            for pa, pb in pairs
+            if (va := _value(pa, metric)) is not None and (vb := _value(pb, metric)) is not None
+        ]
+        if not both:
+            continue
+        stats[metric] = paired_stat([x[2] for x in both], [x[3] for x in both])
+        if metric in WORD_METRICS:
+            cls = WORD_METRICS[metric]
+            stats[f"corpus_{metric}"] = {
+                "n": len(both),
+                "a": corpus_rate(cls.from_json(x[0][metric]) for x in both),
+                "b": corpus_rate(cls.from_json(x[1][metric]) for x in both),
+            }
+    return stats
+
+
+def ship_verdict(parts: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+    """The ship rule: "worse" when any part's per-item WER or CER rose by more than one
+    standard error of the paired difference, whatever SIM-o, speaker-ID or speed it gains (a
+    change that costs words does not ship); "better" when none rose so and one fell by more;
+    "same" when the words moved within noise (then the voice and speed decide); "none" when
+    no part was scored for words in both runs. One pair has no standard error: any rise
+    counts. `rose`/`fell`: the part, metric, diff, stderr and n of each move beyond noise."""
+    rose, fell, n_word = [], [], 0
+    for part, _title in PARTS:
+        for metric in WORD_METRICS:
+            s = parts.get(part, {}).get(metric)
+            if not s or not s["n"]:
+                continue
+            n_word += 1
+            move = {"part": part, "metric": metric, **{k: s[k] for k in ("diff", "stderr", "n")}}
+            noise = s["stderr"] or 0.0
+            if s["diff"] > noise:
+                rose.append(move)
+            elif s["diff"] < -noise:
+                fell.append(move)
+    verdict = "worse" if rose else "better" if fell else "same" if n_word else "none"
+    return {
+        "verdict": verdict,
+        "rose": rose,
+        "fell": fell,
+        "line": _verdict_line(verdict, rose, fell, parts),
+    }
+
+
+def _verdict_line(verdict: str, rose: list, fell: list, parts: Mapping[str, Any]) -> str:
+    titles = dict(PARTS)
+
+    def moves(ms: list) -> str:
+        return ", ".join(
+            f"{titles[m['part']]} {m['metric'].upper()} {100 * m['diff']:+.1f} points "
+            + ("(one pair, no SE)" if m["stderr"] is None else f"(SE {100 * m['stderr']:.1f})")
+            for m in ms
+        )
+
+    if verdict == "worse":
+        gains = [
+            f"{titles[p]} SIM-o {s['sim_o']['diff']:+.3f}"
+            for p, s in parts.items()
+            if "sim_o" in s and (s["sim_o"]["diff"] or 0) > 0
+        ]
+        return (
+            f"verdict: worse, does not ship: {moves(rose)} rose by more than one standard "
+            "error, and words come first whatever else B gains"
+            + (f" ({', '.join(gains)})" if gains else "")
+        )
+    if verdict == "better":
+        return (
+            f"verdict: better words: {moves(fell)} fell by more than one standard error and "
+            "no WER or CER rose by more"
+        )
+    if verdict == "same":
+        return (
+            "verdict: same words: no WER or CER moved by more than one standard error; "
+            "SIM-o, speaker-ID and speed decide"
+        )
+    return "verdict: none: no part was scored for words in both runs"
 
 
 def format_compare_markdown(cmp: Mapping[str, Any]) -> str:
@@ -168,6 +249,8 @@ def format_compare_markdown(cmp: Mapping[str, Any]) -> str:
         f"B: {cmp['b']['results']} (model {cmp['b']['model_dir']})",
         f"{cmp['n_common']} items in both",
     ]
+    if cmp.get("verdict"):
+        lines += ["", cmp["verdict"]["line"]]
     lines += [f"note: {n}" for n in cmp["notes"]]
 
     def num(v: float | None, scale: float, digits: int, sign: bool = False) -> str:
@@ -193,12 +276,14 @@ def format_compare_markdown(cmp: Mapping[str, Any]) -> str:
                 f"| {num(s['b'], scale, digits)} | {num(s['diff'], scale, digits, True)} "
                 f"| {num(s['stderr'], scale, digits)} | {s['higher']} | {s['lower']} |"
             )
-        c = stats.get("corpus_wer")
-        if c is not None:
+        for metric in WORD_METRICS:
+            c = stats.get(f"corpus_{metric}")
+            if c is None:
+                continue
             diff = None if c["a"] is None or c["b"] is None else c["b"] - c["a"]
             lines.append(
-                f"| WER % (corpus) | {c['n']} | {num(c['a'], 100, 1)} | {num(c['b'], 100, 1)} "
-                f"| {num(diff, 100, 1, True)} | | | |"
+                f"| {metric.upper()} % (corpus) | {c['n']} | {num(c['a'], 100, 1)} "
+                f"| {num(c['b'], 100, 1)} | {num(diff, 100, 1, True)} | | | |"
             )
     return "\n".join(lines) + "\n"
 
@@ -209,4 +294,5 @@ __all__ = [
     "format_compare_markdown",
     "load_results",
     "paired_stat",
+    "ship_verdict",
 ]

@@ -1,8 +1,12 @@
 """Metrics of `echovox eval`, each computed the same way on outputs and on the ground truth.
 
-- WER: ASR of the audio against the text it should say, both sides normalised alike
-  (echovox.text.normalize for numbers and abbreviations, lower case, punctuation stripped).
-  Corpus-level: all errors / all words.
+- WER and CER: ASR of the audio against the text it should say, both sides normalised alike by
+  normalize_for_wer (English: Whisper's EnglishTextNormalizer, the normalisation Whisper-based
+  TTS papers report WER under). WER counts word edits over reference words; CER character
+  edits over the reference's characters, spaces included: the normalised text has one space
+  between words, so a word split or merged costs one character, as in jiwer's CER.
+  Corpus-level: all errors / all reference words (characters), with corpus_stderr's standard
+  error over items.
 - Speaker-ID accuracy: an embedding is closer to its own speaker's centroid (mean of the
   speaker's prompt and reference embeddings in the list) than to every other centroid; a tie
   counts as wrong. A reference recording is left out of its own centroid.
@@ -13,10 +17,12 @@ SIM-o (the cosine of speaker embeddings) comes from echovox.eval.speaker.
 from __future__ import annotations
 
 import contextlib
+import functools
+import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -24,9 +30,43 @@ _NOT_WORD = re.compile(r"[^\w\s']|_")
 _EDGE_QUOTE = re.compile(r"(?<!\w)'|'(?!\w)")
 
 
+def is_english(language: str) -> bool:
+    """en, en-us, en-gb, en_GB ...: the languages Whisper's English normaliser is for."""
+    return re.split(r"[-_]", language.lower())[0] == "en"
+
+
+def normalizer_name(language: str) -> str:
+    """What normalize_for_wer does for `language`, recorded with every run: WERs under two
+    normalisers cannot be compared."""
+    if is_english(language):
+        return "whisper EnglishTextNormalizer (transformers), no spelling map"
+    return "echovox.text.normalize + punctuation stripped"
+
+
+@functools.lru_cache(maxsize=1)
+def _whisper_english():
+    from transformers.models.whisper.english_normalizer import EnglishTextNormalizer
+
+    # Whisper's British-to-American spelling map ships in a model repository's normalizer.json,
+    # which cannot be downloaded here: without it "colour" and "color" stay apart, on both
+    # sides alike.
+    return EnglishTextNormalizer({})
+
+
 def normalize_for_wer(text: str, language: str = "en-us") -> str:
-    """Lower-case words with numbers and abbreviations spelt out and punctuation removed;
-    apostrophes inside words stay ("don't"), as the recognisers spell them."""
+    """The words of `text` as they are scored, the same for a reference and a transcript.
+
+    English: Whisper's EnglishTextNormalizer: lower case, punctuation and fillers ("uh", "hmm")
+    removed, contractions expanded ("don't" -> "do not"), numbers as digits ("twenty one" and
+    "21" -> "21"), titles spelt out ("Mr." -> "mister"). Other languages (Whisper has no
+    normaliser for them but the basic one, which leaves numbers alone): echovox.text.normalize
+    spells numbers and abbreviations out, then punctuation goes; apostrophes inside words
+    stay."""
+    if is_english(language):
+        words = _whisper_english()(text).split()
+        # it leaves the "." of an ellipsis standing alone: a token with no letter or digit
+        # is no word
+        return " ".join(w for w in words if any(c.isalnum() for c in w))
     from echovox.text import normalize
 
     # nothing speakable after normalisation: score whatever words (if any) are there
@@ -37,24 +77,26 @@ def normalize_for_wer(text: str, language: str = "en-us") -> str:
 
 
 @dataclass
-class WordErrors:
-    """Edit operations of a hypothesis against a reference of n_ref words."""
+class EditErrors:
+    """Edit operations of a hypothesis against a reference of n_ref units (words, characters).
+    Subclasses name the rate in JSON ("wer", "cer")."""
 
     substitutions: int = 0
     deletions: int = 0
     insertions: int = 0
     n_ref: int = 0
+    rate_key: ClassVar[str] = "rate"
 
     @property
     def errors(self) -> int:
         return self.substitutions + self.deletions + self.insertions
 
     @property
-    def wer(self) -> float | None:
+    def rate(self) -> float | None:
         return self.errors / self.n_ref if self.n_ref else None
 
-    def __add__(self, other: WordErrors) -> WordErrors:
-        return WordErrors(
+    def __add__(self, other: EditErrors) -> EditErrors:
+        return type(self)(
             self.substitutions + other.substitutions,
             self.deletions + other.deletions,
             self.insertions + other.insertions,
@@ -62,40 +104,98 @@ class WordErrors:
         )
 
     def to_json(self) -> dict[str, Any]:
-        return {**asdict(self), "wer": self.wer}
+        return {**asdict(self), self.rate_key: self.rate}
 
     @classmethod
-    def from_json(cls, d: Mapping[str, Any]) -> WordErrors:
-        """The counts of a to_json() dict (its derived "wer" is recomputed, not read)."""
+    def from_json(cls, d: Mapping[str, Any]) -> EditErrors:
+        """The counts of a to_json() dict (its derived rate is recomputed, not read)."""
         return cls(d["substitutions"], d["deletions"], d["insertions"], d["n_ref"])
+
+
+class WordErrors(EditErrors):
+    """Word edits; n_ref reference words."""
+
+    rate_key = "wer"
+
+    @property
+    def wer(self) -> float | None:
+        return self.rate
+
+
+class CharErrors(EditErrors):
+    """Character edits over normalised text, spaces between words included; n_ref reference
+    characters."""
+
+    rate_key = "cer"
+
+    @property
+    def cer(self) -> float | None:
+        return self.rate
+
+
+def _normalized_pair(reference: str, hypothesis: str, language: str) -> tuple[str, str]:
+    ref = normalize_for_wer(reference, language)
+    hyp = normalize_for_wer(hypothesis, language) if hypothesis else ""
+    if not ref:
+        raise ValueError(f"reference {reference!r} has no words to score against")
+    return ref, hyp
+
+
+def _jiwer():
+    try:
+        import jiwer
+    except ImportError as err:
+        raise ImportError("WER needs jiwer: pip install 'echovox[eval]'") from err
+    return jiwer
+
+
+def _counts(out) -> dict[str, int]:
+    """A jiwer alignment's edit counts."""
+    return {
+        "substitutions": out.substitutions,
+        "deletions": out.deletions,
+        "insertions": out.insertions,
+        "n_ref": out.hits + out.substitutions + out.deletions,
+    }
 
 
 def word_errors(reference: str, hypothesis: str, language: str = "en-us") -> WordErrors:
     """WordErrors of `hypothesis` against `reference`, both normalised by normalize_for_wer.
     An empty hypothesis is all deletions; an empty reference is a ValueError (no WER exists)."""
-    ref = normalize_for_wer(reference, language)
-    hyp = normalize_for_wer(hypothesis or "", language) if hypothesis else ""
-    if not ref:
-        raise ValueError(f"reference {reference!r} has no words to score against")
+    ref, hyp = _normalized_pair(reference, hypothesis, language)
     if not hyp:
         return WordErrors(deletions=len(ref.split()), n_ref=len(ref.split()))
-    try:
-        import jiwer
-    except ImportError as err:
-        raise ImportError("WER needs jiwer: pip install 'echovox[eval]'") from err
-    out = jiwer.process_words(ref, hyp)
-    return WordErrors(
-        substitutions=out.substitutions,
-        deletions=out.deletions,
-        insertions=out.insertions,
-        n_ref=out.hits + out.substitutions + out.deletions,
-    )
+    return WordErrors(**_counts(_jiwer().process_words(ref, hyp)))
 
 
-def corpus_wer(errors: Iterable[WordErrors]) -> float | None:
-    """All errors over all reference words (long utterances weigh more, as in the papers)."""
-    total = sum(errors, WordErrors())
-    return total.wer
+def char_errors(reference: str, hypothesis: str, language: str = "en-us") -> CharErrors:
+    """CharErrors of `hypothesis` against `reference`, both normalised by normalize_for_wer,
+    single spaces between words counted as characters (see the module's docstring)."""
+    ref, hyp = _normalized_pair(reference, hypothesis, language)
+    if not hyp:
+        return CharErrors(deletions=len(ref), n_ref=len(ref))
+    return CharErrors(**_counts(_jiwer().process_characters(ref, hyp)))
+
+
+def corpus_rate(errors: Iterable[EditErrors]) -> float | None:
+    """All errors over all reference units (long utterances weigh more, as in the papers)."""
+    return sum(errors, EditErrors()).rate
+
+
+def corpus_stderr(errors: Iterable[EditErrors]) -> float | None:
+    """Standard error of corpus_rate over items, the items being the sample: the corpus rate is
+    a ratio estimator R = sum e_i / sum n_i, whose standard error (delta method) is
+    sqrt(sum (e_i - R n_i)^2 / (k (k - 1))) / mean(n_i) over the k items with a reference.
+    With equal lengths it is the per-item rates' standard error of the mean. None under two
+    items. Closed form rather than a bootstrap: exact to compute, nothing random to seed."""
+    errs = [e for e in errors if e.n_ref > 0]
+    k = len(errs)
+    if k < 2:
+        return None
+    e = np.array([x.errors for x in errs], dtype=np.float64)
+    n = np.array([x.n_ref for x in errs], dtype=np.float64)
+    r = e.sum() / n.sum()
+    return float(math.sqrt(((e - r * n) ** 2).sum() / (k * (k - 1))) / n.mean())
 
 
 @dataclass

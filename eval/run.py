@@ -4,7 +4,7 @@ Every metric (echovox.eval.metrics, echovox.eval.speaker) is computed on the out
 the same backends, on the ground-truth reference recordings, so an output number is always read
 against what real speech scores:
 
-- WER: the ASR's transcript of the audio against the text it should say.
+- WER and CER: the ASR's transcript of the audio against the text it should say.
 - SIM-o: cosine similarity of speaker embeddings of the output and of the prompt file; for the
   ground truth, of the reference recording and the prompt file.
 - Speaker-ID accuracy against the centroids of every prompt and reference in the list.
@@ -31,8 +31,15 @@ import numpy as np
 
 from echovox.audio import AudioError, load_audio, resample, save_audio
 
-from .metrics import SpeakerCentroids, SpeakerIdResult, WordErrors, word_errors
-from .report import aggregate, format_markdown
+from .metrics import (
+    EditErrors,
+    SpeakerCentroids,
+    SpeakerIdResult,
+    char_errors,
+    normalizer_name,
+    word_errors,
+)
+from .report import aggregate, format_markdown, words_rows
 from .testlist import LIST_SR, MODES, EvalItem, load_test_list, safe_name
 
 # one rate for the test list's audio, the ASR and the speaker encoders, so a file loaded for
@@ -43,9 +50,10 @@ ASR_SR = LIST_SR
 @dataclass
 class RunOptions:
     """model: a model directory (None: the embedded model); ground_truth_only: score the
-    reference recordings only, no synthesis (and no model); asr / asr_model: pocketsphinx, or
-    transformers with a Whisper/CTC model path; speaker_encoder / speaker_model: resemblyzer,
-    or wavlm with a WavLMForXVector path; seed: the sampling seed (batch b gets seed + b);
+    reference recordings only, no synthesis (and no model); asr / asr_model: whisper (None:
+    the packaged offline whisper-base), transformers or pocketsphinx, and its model;
+    speaker_encoder / speaker_model: resemblyzer, or wavlm with a WavLMForXVector path;
+    seed: the sampling seed (batch b gets seed + b);
     batch_size: items per clone_many call; limit: only the first N items; codec_resynthesis:
     also score each reference passed through the model's codec alone (the ceiling the codec
     sets on any clone); teacher_forced: also score each cross-sentence reference's own first
@@ -61,7 +69,7 @@ class RunOptions:
     model: str | None = None
     ground_truth_only: bool = False
     outputs: bool = True
-    asr: str = "pocketsphinx"
+    asr: str = "whisper"
     asr_model: str | None = None
     speaker_encoder: str = "resemblyzer"
     speaker_model: str | None = None
@@ -188,12 +196,18 @@ class Scorer:
     def transcribe(self, wav: np.ndarray) -> str:
         return " ".join(self.asr.transcribe([wav])[0].split())
 
+    def words(self, it: EvalItem, hypothesis: str) -> dict[str, Any]:
+        """The transcript and its word and character errors against the item's text."""
+        return {
+            "hypothesis": hypothesis,
+            "wer": word_errors(it.scored_text, hypothesis, self.language),
+            "cer": char_errors(it.scored_text, hypothesis, self.language),
+        }
+
     def speech(self, it: EvalItem, path, wav, scored_wav, prompt_emb) -> dict[str, Any]:
-        """WER of scored_wav against the item's text, SIM-o of wav (the file at path) to the
-        prompt: how an output and a reference-derived waveform are both scored."""
-        hyp = self.transcribe(scored_wav)
-        part: dict[str, Any] = {"hypothesis": hyp, "sim_o": None}
-        part["wer"] = word_errors(it.scored_text, hyp, self.language)
+        """WER and CER of scored_wav against the item's text, SIM-o of wav (the file at path)
+        to the prompt: how an output and a reference-derived waveform are both scored."""
+        part: dict[str, Any] = {**self.words(it, self.transcribe(scored_wav)), "sim_o": None}
         try:
             emb = self.embed(path, wav)
             if prompt_emb is not None:
@@ -211,8 +225,7 @@ class Scorer:
             gt["error"] = str(err)
             return gt, None
         gt["seconds"] = round(len(ref) / ASR_SR, 3)
-        gt["hypothesis"] = self.transcribe(ref)
-        gt["wer"] = word_errors(it.scored_text, gt["hypothesis"], self.language)
+        gt.update(self.words(it, self.transcribe(ref)))
         gt["sim"] = None
         try:
             ref_emb = self.embed(it.reference_audio, ref)
@@ -336,8 +349,8 @@ def _score_output(it: EvalItem, o: SynthesisOutcome, prompt_wav, prompt_emb, ref
 
 def identify_speakers(items: Sequence[EvalItem], records, embeddings) -> None:
     """Speaker identification of every scored part against the centroids of every prompt and
-    reference in the list (a reference left out of its own); the records' WordErrors become
-    JSON on the way."""
+    reference in the list (a reference left out of its own); the records' word and character
+    errors become JSON on the way."""
     enrol: dict[str, dict[str, np.ndarray]] = {}
     for it in items:
         for p in (it.prompt_audio, it.reference_audio):
@@ -355,8 +368,9 @@ def identify_speakers(items: Sequence[EvalItem], records, embeddings) -> None:
                 sid = None if e is None else centroids.identify(e, it.speaker)
                 part["speaker_id"] = _sid_json(sid)
         for part in (rec["output"], gt, rec["resynthesis"], rec["teacher_forced"]):
-            if part is not None and isinstance(part.get("wer"), WordErrors):
-                part["wer"] = part["wer"].to_json()
+            for key in ("wer", "cer"):
+                if part is not None and isinstance(part.get(key), EditErrors):
+                    part[key] = part[key].to_json()
 
 
 def _sid_json(r: SpeakerIdResult | None) -> dict[str, Any] | None:
@@ -423,6 +437,8 @@ def run_evaluation(
         groups.update({m: [r for r in records if r["mode"] == m] for m in modes})
     results = {
         "format": "echovox-eval-v1",
+        # words first (DESIGN.md, convention 13): WER and CER of every path, before the rest
+        "words": words_rows(records),
         "test_list": str(Path(test_list)),
         "output_dir": str(out),
         "ground_truth_only": opts.ground_truth_only,
@@ -433,6 +449,8 @@ def run_evaluation(
         "half_weights": None if tts is None else bool(tts.half_weights),
         "bf16": None if tts is None else bool(tts.bf16),
         "device": device,
+        "language": opts.language,
+        "text_normalizer": normalizer_name(opts.language),
         "asr": {"backend": scorer.asr.name, "model": scorer.asr.model},
         "speaker_encoder": {"backend": scorer.encoder.name, "model": scorer.encoder.model},
         "versions": _versions(),
@@ -486,7 +504,15 @@ def _versions() -> dict[str, str | None]:
     from importlib.metadata import PackageNotFoundError, version
 
     out: dict[str, str | None] = {"python": sys.version.split()[0]}
-    for pkg in ("echovox", "torch", "transformers", "jiwer", "resemblyzer", "pocketsphinx"):
+    for pkg in (
+        "echovox",
+        "torch",
+        "transformers",
+        "faster-whisper",
+        "ctranslate2",
+        "jiwer",
+        "resemblyzer",
+    ):
         try:
             out[pkg] = version(pkg)
         except PackageNotFoundError:

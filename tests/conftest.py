@@ -50,3 +50,11 @@ def save_wav(tmp_path):
         return save_audio(tmp_path / name, wav, sr)
 
     return _save
+
+
+@pytest.fixture(scope="session")
+def whisper():
+    """The real Whisper base (the packaged offline copy), loaded once for the session."""
+    from echovox.eval.asr import load_asr
+
+    return load_asr("whisper", device="cpu", threads=2)

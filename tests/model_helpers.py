@@ -55,3 +55,17 @@ def voice(seconds: float, sr: int = SR, seed: int = 0) -> np.ndarray:
     envelope = np.clip(np.sin(2 * np.pi * 2.5 * t), 0, None) ** 0.5
     wav = 0.3 * tone * envelope + 0.002 * rng.standard_normal(len(t))
     return wav.astype(np.float32)
+
+
+def mbrola_speech(text: str, voice: str = "mb-us1", speed: int = 150) -> np.ndarray:
+    """TEXT spoken by espeak-ng through an mbrola voice (recorded diphones), at 16 kHz."""
+    import subprocess
+    import tempfile
+
+    from echovox.audio import load_audio
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "s.wav"
+        subprocess.run(["espeak-ng", "-v", voice, "-s", str(speed), "-w", str(path), text],
+                       check=True, capture_output=True)  # fmt: skip
+        return load_audio(path, 16_000)

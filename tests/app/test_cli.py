@@ -7,7 +7,7 @@ import sys
 import numpy as np
 import pytest
 import soundfile as sf
-from model_helpers import REPO
+from model_helpers import REPO, mbrola_speech
 
 CLI = [sys.executable, "-m", "echovox.app.cli"]
 
@@ -289,3 +289,34 @@ def test_user_errors_are_one_line_for_every_command_group(tmp_path, monkeypatch)
         main(cases[1][0])
     with pytest.raises(ValueError, match="--prompt"):  # the app commands no longer catch it
         main(cases[3][0])
+
+
+def test_transcribe_prints_one_json_line_per_file(tmp_path, capsys):
+    """`echovox transcribe a.wav b.wav ...`: the words of each file (Whisper base, offline),
+    and a flag, not a crash, for a file that is missing, corrupt or silent."""
+    from echovox.app.cli import main
+    from echovox.audio import save_audio
+
+    said = "Please open the window in the kitchen."
+    save_audio(tmp_path / "a.wav", mbrola_speech(said, "mb-en1"), 16_000)
+    save_audio(tmp_path / "quiet.wav", np.zeros(22_050, np.float32), 22_050)
+    (tmp_path / "bad.wav").write_bytes(b"not audio")
+    files = [str(tmp_path / n) for n in ("a.wav", "missing.wav", "bad.wav", "quiet.wav")]
+    main(["transcribe", files[0], "--threads", "1", *files[1:], "--batch-size", "2"])
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [r["path"] for r in rows] == files
+    assert {"open", "window", "kitchen"} <= set(rows[0]["text"].lower().strip(".").split())
+    assert rows[0]["seconds"] > 1 and rows[0]["flag"] is None
+    assert rows[1]["flag"].startswith("error: audio file not found")
+    assert rows[2]["flag"].startswith("error: cannot read")
+    assert rows[3]["flag"] == "silent" and rows[3]["text"] == ""
+
+
+def test_variadic_words_are_gathered_for_transcribe_only():
+    from echovox.app.cli import gather_variadic
+
+    assert gather_variadic(["transcribe", "a.wav", "--model", "m", "b.wav", "--language=en"]) == [
+        "transcribe", '["a.wav", "b.wav"]', "--model", "m", "--language=en"
+    ]  # fmt: skip
+    assert gather_variadic(["codec", "average", "[a,b]", "o"]) == ["codec", "average", "[a,b]", "o"]
+    assert gather_variadic(["transcribe", "--help"]) == ["transcribe", "--help"]

@@ -131,11 +131,11 @@ def test_spectrogram_image():
 
 
 def test_transcribe_button_uses_the_offline_asr(client):
-    pytest.importorskip("pocketsphinx")
     from gradio_client import handle_file
 
+    # the bundled prompt says "Nobody ever forgets where he buried the hatchet."
     text = client.predict(handle_file(str(EXAMPLE_PROMPT)), api_name="/transcribe")
-    assert isinstance(text, str) and text.strip()
+    assert {"ever", "forgets", "where"} <= set(text.lower().replace(",", "").split()), text
 
 
 def test_launched_locally_without_a_share_link(running_demo):

@@ -14,21 +14,34 @@ from echovox.eval.compare import (
     format_compare_markdown,
     load_results,
     paired_stat,
+    ship_verdict,
 )
 
 
-def _wer(errors: int, n_ref: int) -> dict:
+def _errors(errors: int, n_ref: int, key: str = "wer") -> dict:
     return {
         "substitutions": errors,
         "deletions": 0,
         "insertions": 0,
         "n_ref": n_ref,
-        "wer": errors / n_ref,
+        key: errors / n_ref,
     }
 
 
-def _part(sim: float, errors: int, correct: bool, duration_ratio: float | None = None) -> dict:
-    part = {"sim_o": sim, "wer": _wer(errors, 10), "speaker_id": {"correct": correct}}
+def _part(
+    sim: float,
+    errors: int,
+    correct: bool,
+    duration_ratio: float | None = None,
+    char_errors: int | None = None,
+) -> dict:
+    """errors in 10 words; char_errors (default: errors) in 50 characters."""
+    part = {
+        "sim_o": sim,
+        "wer": _errors(errors, 10),
+        "cer": _errors(errors if char_errors is None else char_errors, 50, "cer"),
+        "speaker_id": {"correct": correct},
+    }
     if duration_ratio is not None:
         part["duration_ratio"] = duration_ratio
     return part
@@ -114,6 +127,11 @@ def test_compare_pairs_items_by_id_and_part():
     assert "| SIM-o | 2 | 0.7000 | 0.7500 | +0.0500 |" in md
     assert "| WER % (corpus) | 2 | 45.0 | 30.0 | -15.0 |" in md
     assert "| speaker-ID % | 2 | 50.0 | 50.0 | +0.0 |" in md
+    assert out["corpus_cer"] == {"n": 2, "a": pytest.approx(0.09), "b": pytest.approx(0.06)}
+    assert "| CER % (corpus) | 2 | 9.0 | 6.0 | -3.0 |" in md
+    # no word rate rose; true q1 + NAR's WER fell on its one pair (no SE: any move counts)
+    assert cmp["verdict"]["verdict"] == "better" and not cmp["verdict"]["rose"]
+    assert md.index("verdict: better words") < md.index("## output")
 
 
 def test_compare_refuses_what_cannot_be_paired(tmp_path):
@@ -156,9 +174,75 @@ def test_compare_from_the_cli(tmp_path, capsys):
     )
     printed = capsys.readouterr().out
     assert "| SIM-o | 2 | 0.6500 | 0.7250 | +0.0750 | 0.0250 | 2 | 0 |" in printed
+    assert "verdict: same words" in printed
     saved = json.loads(out.read_text())
     assert saved["format"] == "echovox-eval-compare-v1"
     assert saved["parts"]["output"]["sim_o"]["diff"] == pytest.approx(0.075)
 
     with pytest.raises(SystemExit, match="eval compare: .*no such results file"):
         main(["eval", "compare", str(tmp_path / "a"), str(tmp_path / "nowhere")])
+
+
+def _runs(wer_a, wer_b, sim_a=0.6, sim_b=0.6, cer_b=None):
+    """A and B of len(wer_a) items: output WER errors in 10 words per item."""
+    a = _results([(f"i{k}", _part(sim_a, e, True, 1.0)) for k, e in enumerate(wer_a)])
+    b = _results(
+        [
+            (f"i{k}", _part(sim_b, e, True, 1.0, None if cer_b is None else cer_b[k]))
+            for k, e in enumerate(wer_b)
+        ]
+    )
+    return a, b
+
+
+def test_ship_rule_flags_words_lost_whatever_sim_o_gains():
+    # WER +0.2, +0.3, +0.2, +0.3: mean +0.25, SE 0.029; SIM-o +0.3 on every item
+    a, b = _runs([2, 2, 2, 2], [4, 5, 4, 5], sim_b=0.9)
+    cmp = compare_results(a, b)
+    v = cmp["verdict"]
+    assert v["verdict"] == "worse"
+    assert [(m["part"], m["metric"]) for m in v["rose"]] == [("output", "wer"), ("output", "cer")]
+    assert v["rose"][0]["diff"] == pytest.approx(0.25) and v["rose"][0]["n"] == 4
+    assert v["line"].startswith("verdict: worse, does not ship: output WER +25.0 points (SE 2.9)")
+    assert "output SIM-o +0.300" in v["line"]
+    md = format_compare_markdown(cmp)
+    assert "verdict: worse" in md and "| SIM-o | 4 | 0.6000 | 0.9000 | +0.3000 |" in md
+
+    # CER alone rising beyond noise is enough, as is any one part
+    a, b = _runs([2, 2, 2, 2], [2, 2, 2, 2], cer_b=[4, 5, 4, 5])
+    assert [m["metric"] for m in compare_results(a, b)["verdict"]["rose"]] == ["cer"]
+    a["items"][0]["teacher_forced"] = _part(0.5, 1, True)
+    b["items"][0]["teacher_forced"] = _part(0.5, 2, True)  # one pair: any rise counts
+    rose = compare_results(a, b)["verdict"]["rose"]
+    assert ("teacher_forced", "wer") in [(m["part"], m["metric"]) for m in rose]
+
+
+def test_ship_rule_lets_noise_pass():
+    # WER +0.3, -0.1, +0.1, -0.1: mean +0.05 under its SE 0.096, SIM-o up: words the same
+    a, b = _runs([2, 2, 2, 2], [5, 1, 3, 1], sim_b=0.7)
+    v = compare_results(a, b)["verdict"]
+    assert v["verdict"] == "same" and not v["rose"] and not v["fell"]
+    assert "SIM-o, speaker-ID and speed decide" in v["line"]
+    # the same items, better: WER -0.2, -0.3, -0.2, -0.3
+    a, b = _runs([4, 5, 4, 5], [2, 2, 2, 2])
+    v = compare_results(a, b)["verdict"]
+    assert v["verdict"] == "better" and {m["metric"] for m in v["fell"]} == {"wer", "cer"}
+    # no words scored in both runs: no verdict about them
+    assert ship_verdict({"output": {"sim_o": paired_stat([0.5], [0.6])}})["verdict"] == "none"
+
+
+def test_ship_rule_can_be_left_out(tmp_path, capsys):
+    from echovox.app.cli import main
+
+    a, b = _runs([2, 2, 2, 2], [4, 5, 4, 5], sim_b=0.9)
+    cmp = compare_results(a, b, ship_rule=False)
+    assert cmp["verdict"] is None and "verdict" not in format_compare_markdown(cmp)
+    assert cmp["parts"]["output"]["wer"]["diff"] == pytest.approx(0.25)
+    for name, res in (("a", a), ("b", b)):
+        (tmp_path / f"{name}.json").write_text(json.dumps(res))
+    main(["eval", "compare", str(tmp_path / "a.json"), str(tmp_path / "b.json")])
+    assert "verdict: worse" in capsys.readouterr().out
+    args = ["eval", "compare", str(tmp_path / "a.json"), str(tmp_path / "b.json")]
+    main([*args, "--ship_rule", "false"])
+    printed = capsys.readouterr().out
+    assert "verdict" not in printed and "| WER % (per item) | 4 |" in printed

@@ -64,7 +64,7 @@ def test_run_scores_outputs_against_ground_truth(
     opts = RunOptions(speaker_encoder="wavlm", speaker_model=str(tiny_wavlm), seed=5, device="cpu")
     run = run_evaluation(run_list, tmp_path / "run", opts, synthesizer=synth, show_progress=False)
     res = json.loads(run.json_path.read_text())
-    assert res["asr"]["backend"] == "pocketsphinx" and res["speaker_encoder"]["backend"] == "wavlm"
+    assert res["asr"]["backend"] == "whisper" and res["speaker_encoder"]["backend"] == "wavlm"
     assert res["seed"] == 5 and res["versions"]["torch"] and res["versions"]["jiwer"]
     assert set(res["aggregate"]) == {"all", "cross", "continuation"}
 
@@ -79,9 +79,11 @@ def test_run_scores_outputs_against_ground_truth(
     assert (tmp_path / "run" / "audio" / f"{cross['id']}.wav").is_file()
     assert out["seconds"] > 0 and out["rtf"] > 0 and out["duration_ratio"] > 0
     assert set(out["wer"]) == {"substitutions", "deletions", "insertions", "n_ref", "wer"}
+    assert set(out["cer"]) == {"substitutions", "deletions", "insertions", "n_ref", "cer"}
     assert -1.0 <= out["sim_o"] <= 1.0 and out["speaker_id"] is not None
     gt = cross["ground_truth"]
     assert gt["wer"]["n_ref"] == len(normalize_for_wer(cross["target_text"]).split())
+    assert gt["cer"]["n_ref"] == len(normalize_for_wer(cross["target_text"]))
     assert -1.0 <= gt["sim"] <= 1.0 and isinstance(gt["speaker_id"]["correct"], bool)
     # the reference through the codec alone, scored like an output
     rs = cross["resynthesis"]
@@ -104,7 +106,9 @@ def test_run_scores_outputs_against_ground_truth(
     cont = next(r for r in res["items"] if r["mode"] == "continuation")
     # scored as prompt + output against the whole reference text
     assert cont["scored_text"] == f"{cont['prompt_text']} {cont['target_text']}"
-    assert cont["ground_truth"]["wer"]["n_ref"] == len(cont["scored_text"].split())
+    assert cont["ground_truth"]["wer"]["n_ref"] == len(
+        normalize_for_wer(cont["scored_text"]).split()
+    )
     assert cont["teacher_forced"] is None  # its reference starts with the prompt itself
 
     agg = res["aggregate"]["all"]
@@ -115,8 +119,27 @@ def test_run_scores_outputs_against_ground_truth(
     assert agg["teacher_forced"]["n"] == 1 and agg["teacher_forced"]["sim_o"] == tf["sim_o"]
     assert res["aggregate"]["cross"]["n_items"] == 2
 
+    # results.json leads with the words table: each mode's paths, in the order they lose words
+    assert list(res)[:2] == ["format", "words"]
+    assert res["text_normalizer"].startswith("whisper") and res["language"] == "en-us"
+    assert [(w["mode"], w["path"]) for w in res["words"]] == [
+        ("cross", "ground_truth"),
+        ("cross", "resynthesis"),
+        ("cross", "teacher_forced"),
+        ("cross", "output"),
+        ("continuation", "ground_truth"),
+        ("continuation", "resynthesis"),
+        ("continuation", "output"),
+    ]
+    w_out = res["words"][3]
+    assert (
+        w_out["n"] == 1 and w_out["wer"] == out["wer"]["wer"] and w_out["cer"] == out["cer"]["cer"]
+    )
+
     md = (tmp_path / "run" / "results.md").read_text()
     assert md == run.markdown
+    assert md.index("## Words: WER and CER (pocketsphinx)") < md.index("## all:")
+    assert "| cross-sentence | perfect AR (true q1 + NAR) |" in md
     header = (
         "| metric | output | true q1 + NAR | codec resynthesis | ground truth | ratio / target |"
     )
@@ -134,7 +157,8 @@ def test_run_ground_truth_only_from_the_cli(run_list, tmp_path, capsys, one_thre
     out = tmp_path / "gt"
     main(["eval", "run", str(run_list), "--output", str(out), "--ground-truth-only", "true"])
     printed = capsys.readouterr().out
-    assert "| WER % (pocketsphinx) | - |" in printed and "(ground truth only)" in printed
+    assert "| cross-sentence | ground truth |" in printed and "(ground truth only)" in printed
+    assert "| continuation | ground truth |" in printed and "| model |" not in printed
     res = json.loads((out / "results.json").read_text())
     assert res["ground_truth_only"] and res["model_dir"] is None
     assert res["speaker_encoder"]["backend"] == "resemblyzer"
