@@ -112,16 +112,14 @@ class SharedAsr:
     (text, confidence, flag) when it has one."""
 
     def __init__(self, p: AsrParams):
-        import inspect
-
         from echovox.eval import asr
 
         self.name = p.backend
         self.model = p.model or "default"
-        options = dict(backend=p.backend, model=p.model, device=pick_device(p.device),
-                       threads=p.threads, batch_size=p.batch_size, language=p.language)  # fmt: skip
-        accepted = inspect.signature(asr.load_asr).parameters
-        self.asr = asr.load_asr(**{k: v for k, v in options.items() if k in accepted})
+        device = pick_device(p.device)  # this worker's GPU, or cpu (Whisper then runs int8)
+        self.asr = asr.load_asr(
+            p.backend, p.model, device, p.threads, batch_size=p.batch_size, language=p.language
+        )
 
     def recognise(self, wavs: list[np.ndarray]) -> list[tuple[str, float | None, str | None]]:
         if hasattr(self.asr, "transcribe_detailed"):
