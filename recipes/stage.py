@@ -498,13 +498,18 @@ def run_stages(
         if not report.complete:
             write_json(exp / "reports" / f"stage{st.number}.json", asdict(report))
             break
-        if int(os.environ.get("RANK", "0")) != 0:
-            continue  # under torchrun every process runs the stage; rank 0 records it
+        if launcher_rank() != 0:
+            continue  # under torchrun or srun every process runs the stage; rank 0 records it
         write_json(exp / "reports" / f"stage{st.number}.json", asdict(report))
         stamp = {"time": time.strftime("%Y-%m-%d %H:%M:%S"), "seconds": round(report.seconds, 1),
                  "input": st.probe(cfg) if st.probe else None}  # fmt: skip
         write_json(done_marker(exp, st.number), stamp)
     return reports
+
+
+def launcher_rank() -> int:
+    """This process's global rank under torchrun (RANK) or srun (SLURM_PROCID), else 0."""
+    return int(os.environ.get("RANK", os.environ.get("SLURM_PROCID", "0")))
 
 
 def reset_work(work: Path) -> None:

@@ -90,17 +90,29 @@ def _parts(path: Path, body: dict) -> list[Path]:
     return parts
 
 
+def _part_table(part: Path):
+    """A shard's Arrow files, memory mapped (load_from_disk would also parse its metadata and
+    fingerprint it: 15 ms a shard, minutes over the ~100k shards of a 60k-hour corpus)."""
+    from datasets.table import MemoryMappedTable, concat_tables
+
+    state = json.loads((part / "state.json").read_text())
+    files = [MemoryMappedTable.from_file(str(part / f["filename"])) for f in state["_data_files"]]
+    return files[0] if len(files) == 1 else concat_tables(files)
+
+
 def load_view(path: str | Path):
-    """The view as one Dataset: its shards concatenated (memory mapped), then its index."""
-    from datasets import Dataset, Features, concatenate_datasets, load_from_disk
+    """The view as one Dataset: its shards' tables concatenated (memory mapped, no copy),
+    then its index."""
+    from datasets import Dataset, DatasetInfo, Features
+    from datasets.table import concat_tables
 
     path = Path(path)
     body = read_view(path)
     features = Features.from_dict(body["features"])
-    parts = [load_from_disk(str(p)) for p in _parts(path, body)]
-    parts = [p for p in parts if len(p)]
-    if parts:
-        ds = concatenate_datasets(parts) if len(parts) > 1 else parts[0]
+    tables = [t for t in (_part_table(p) for p in _parts(path, body)) if t.num_rows]
+    if tables:
+        table = concat_tables(tables) if len(tables) > 1 else tables[0]
+        ds = Dataset(table, info=DatasetInfo(features=features))
     else:
         ds = Dataset.from_dict({k: [] for k in features}, features=features)
     if body["index"]:
