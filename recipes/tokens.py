@@ -14,6 +14,7 @@ Running on N GPUs:
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import shutil
 import zlib
@@ -157,7 +158,9 @@ def stage_tokenize(cfg, force: bool = False) -> StageReport:
     if force:
         reset_work(work)
     params = TokenizeParams(t.codec, t.n_q, t.batch_size, t.device)
-    codec = load_codec(params)  # fails here, with what to pass instead, before any shard
+    # on the CPU: only its shape is needed here, and the GPUs are for the workers. Fails
+    # here, with what to pass instead, before any shard
+    codec = load_codec(dataclasses.replace(params, device="cpu"))
     out = cfg.exp / "tokens"
     job = ShardJob(
         fn_path="echovox.recipes.tokens:tokenize_shard",
