@@ -259,3 +259,44 @@ def test_stage6_takes_frame_rate_and_codebooks_from_the_codec(tmp_path):
     assert data["model"]["model_overrides"]["n_codebooks"] == 6
     assert data["model"]["model_overrides"]["codebook_size"] == 2048
     assert data["trainer"]["devices"] == 8 and data["trainer"]["num_nodes"] == 4
+
+
+@pytest.mark.slow
+def test_stage6_under_torchrun_trains_on_two_processes(tmp_path, tiny_codec_dir):
+    """The multi-node launch of recipes/librilight/README.md, on one machine: torchrun starts
+    the recipe's stage 6 in two processes, whose `echovox lm train` children join one DDP run
+    through torchrun's environment; rank 0 alone records the stage."""
+    import dataclasses
+    import json
+    import subprocess
+    import sys
+
+    import yaml
+    from recipe_helpers import REPO
+
+    root = tmp_path / "ll"
+    for k in range(3):
+        librilight_file(root, f"small/{k}/b/ch0", SENTENCES[k : k + 2], f"mb-us{k + 1}")
+    cfg = _cfg(tmp_path, tiny_codec_dir)
+    run(cfg, 1, 5)
+    codec = json.loads((cfg.exp / "tokens/codec.json").read_text())
+    # a command-line dict replaces the YAML's whole model_overrides: repeat the codec's shape
+    shape = {"max_frames": 2048, "n_codebooks": codec["n_q"]}
+    shape["codebook_size"] = codec["codebook_size"]
+    overrides = ["--trainer.max_steps=2", "--trainer.val_check_interval=2",
+                 "--trainer.accelerator=cpu", "--data.num_workers=0",
+                 f"--model.model_overrides={json.dumps(shape)}"]  # fmt: skip
+    recipe = dataclasses.asdict(cfg)
+    recipe["lm"].update(ar_config=str(REPO / "lm/configs/ar_tiny.yaml"), kinds=["ar"],
+                        devices=2, num_nodes=1, overrides=overrides)  # fmt: skip
+    path = tmp_path / "recipe.yaml"
+    path.write_text(yaml.safe_dump(recipe))
+    torchrun = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
+                "--master_port", "29517", "-m", "echovox.app.cli", "recipe", "run", str(path),
+                "--stage", "6", "--stop_stage", "6"]  # fmt: skip
+    r = subprocess.run(torchrun, cwd=REPO, capture_output=True, text=True, timeout=400)
+    assert r.returncode == 0, (r.stdout + r.stderr)[-3000:]
+    log = (cfg.exp / "lm/ar/train.log").read_text()
+    assert "distributed_backend=gloo" in log and "GLOBAL_RANK: 1" in log
+    assert (cfg.exp / "lm/ar/export/config.json").is_file()
+    assert json.loads((cfg.exp / ".done/stage6.done").read_text())["input"]
