@@ -394,7 +394,7 @@ def _spawn_workers(job: ShardJob, mine, num_proc: int, bar) -> None:
 
 def _write_view(job: ShardJob, pieces: list[Piece], report: StageReport):
     """The stage's output: a view over its shards in key order (no copy). Shards of units that
-    are gone from the input are deleted."""
+    are gone from the input are left out of it."""
     from echovox.dataview import load_view, write_view
 
     work = Path(job.work)
@@ -412,10 +412,13 @@ def _write_view(job: ShardJob, pieces: list[Piece], report: StageReport):
     write_view(job.out, parts, job.features, meta={"units": units})
     keep = {p.name for p in pieces}
     gone = [d for d in work.glob("shard-*") if d.name not in keep]
-    for d in gone:
-        shutil.rmtree(d, ignore_errors=True)
     if gone:
-        report.notes.append(f"{len(gone)} shard(s) dropped: their input is no longer there")
+        # left on disk, not deleted: input taken out of the config by mistake (a subset, a
+        # speaker) costs nothing to put back, ASR hours included
+        report.notes.append(
+            f"{len(gone)} shard(s) of {work} are not in the view: their input is no longer "
+            "there. They stay on disk, reused if it comes back; delete them to free the space"
+        )
     report.counts["input items"] = n_in
     report.counts["output rows"] = n_out
     return load_view(job.out)

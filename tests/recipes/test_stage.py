@@ -108,8 +108,10 @@ def test_changed_settings_recompute_and_a_grown_input_reuses(tmp_path):
     ds, report = go(3)  # one more unit: only its two shards run
     assert report.counts["shards processed"] == 2 and report.counts["shards reused"] == 4
     assert list(ds["x"]) == _expected(30)
-    ds, report = go(1)  # units gone: their shards leave the output and the disk
-    assert list(ds["x"]) == _expected(10) and len(list((tmp_path / "w").glob("shard-*"))) == 2
+    ds, report = go(1)  # units gone: their shards leave the output, not the disk
+    assert list(ds["x"]) == _expected(10) and "not in the view" in report.notes[-1]
+    ds, report = go(3)  # and come back for free
+    assert report.counts["shards processed"] == 0 and list(ds["x"]) == _expected(30)
     ds, report = go(1, power=3)  # new settings: every shard again
     assert report.counts["shards processed"] == 2 and ds["y"][1] == 1
 
