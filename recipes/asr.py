@@ -24,7 +24,7 @@ from echovox.eval.asr import ASR_SR
 
 from .stage import ShardJob, ShardResult, StageReport, run_sharded, worker_index
 
-BACKENDS = ("whisper", "transformers", "pocketsphinx", "reference")
+BACKENDS = ("whisper", "transformers", "pocketsphinx", "reference", "libriheavy")
 
 
 def manifest_features():
@@ -62,6 +62,16 @@ def pick_device(device: str) -> str:
         local = int(os.environ.get("LOCAL_RANK", "0"))
         return f"cuda:{(local + worker_index()) % torch.cuda.device_count()}"
     return "cpu"
+
+
+class BookText:
+    """Libriheavy's text, which stage 2 put beside each of its utterances: nothing to hear."""
+
+    name = "libriheavy"
+    model = "book text"
+
+    def recognise_rows(self, rows: list[dict]) -> list[tuple[str, None, None]]:
+        return [(r.get("text") or "", None, None) for r in rows]
 
 
 class ReferenceAsr:
@@ -137,6 +147,8 @@ def get_backend(p: AsrParams):
     if _BACKEND is None or _BACKEND[0] != p:
         if p.backend == "reference":
             b = ReferenceAsr(p.corpus_root)
+        elif p.backend == "libriheavy":
+            b = BookText()
         elif p.backend in BACKENDS:
             b = SharedAsr(p)
         else:
@@ -193,6 +205,8 @@ def transcribe_shard(rows: list[dict], p: AsrParams) -> ShardResult:
 
 def _recognise(backend, batch, result: ShardResult):
     """(text, confidence, flag) per (row, wav) of the batch; text None: skipped here."""
+    if isinstance(backend, BookText):
+        return backend.recognise_rows([r for r, _ in batch])
     if not isinstance(backend, ReferenceAsr):
         return backend.recognise([w for _, w in batch])
     out = []
@@ -218,6 +232,9 @@ def stage_transcribe(cfg, force: bool = False) -> StageReport:
                        language, a.threads)  # fmt: skip
     if a.backend not in BACKENDS:
         raise ValueError(f"asr.backend must be one of {BACKENDS}, got {a.backend!r}")
+    if a.backend == "libriheavy" and not cfg.corpus.libriheavy:
+        raise ValueError("asr.backend libriheavy takes the text stage 2 read from Libriheavy: "
+                         "set corpus.libriheavy to the folder of its cut manifests")  # fmt: skip
     job = ShardJob(
         fn_path="echovox.recipes.asr:transcribe_shard",
         params=params,

@@ -27,6 +27,9 @@ class CorpusConfig:
     # not `duplicate`: LibriLight's unlab-60k is small + medium + large; duplicate.tar holds
     # the same books read again and would count them twice
     subsets: list[str] = field(default_factory=lambda: ["small", "medium", "large"])
+    # LibriLight recipe: a folder of Libriheavy's libriheavy_cuts_<subset>.jsonl.gz: stage 2
+    # takes its utterances and book text, stage 3 (asr.backend: libriheavy) its text
+    libriheavy: str | None = None
     # folder recipe only: "libritts" (<spk>/<chapter>/<id>.wav + <id>.normalized.txt),
     # "csv" (metadata.csv of path|text|speaker), or "auto"
     layout: str = "auto"

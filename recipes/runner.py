@@ -97,6 +97,12 @@ def _files_stamp(*folders: Path) -> list:
     ]
 
 
+def _libriheavy_version(cfg):
+    if not cfg.corpus.libriheavy:
+        return None
+    return _files_stamp(Path(cfg.corpus.libriheavy))
+
+
 def _probe_tree(cfg):
     from .corpus import probe_tree
 
@@ -123,7 +129,7 @@ def _probe_evaluate(cfg):
 
 
 PROBES = {
-    2: lambda cfg: _input("files")(cfg, cfg.segment),
+    2: lambda cfg: _input("files")(cfg, [cfg.segment, _libriheavy_version(cfg)]),
     3: lambda cfg: _input("segments")(cfg, [cfg.asr.backend, cfg.asr.model, cfg.text]),
     4: lambda cfg: _input("manifest")(cfg, [cfg.text, cfg.splits, cfg.filters]),
     5: lambda cfg: _input("phonemes")(cfg, [cfg.tokenize.codec, cfg.tokenize.n_q]),

@@ -35,6 +35,8 @@ class SegmentParams:
     max_pause: float = 1.5
     pad: float = 0.1
     vad_fallback: str = "silero"
+    libriheavy: str | None = None  # the split Libriheavy index (recipes.libriheavy), if used
+    libriheavy_stamp: str = ""  # its manifests' version: part of every shard's fingerprint
 
 
 def segments_features():
@@ -51,6 +53,7 @@ def segments_features():
             "end": Value("float64"),
             "snr": Value("float64"),
             "vad": Value("string"),
+            "text": Value("string"),  # Libriheavy's text; "" where stage 3 must recognise it
         }
     )
 
@@ -259,6 +262,8 @@ def segment_file(
 ) -> tuple[list[dict], str | None]:
     """Utterance rows of one file, or ([], reason) when the file is skipped. notes: what was
     wrong but did not cost the file."""
+    if p.libriheavy:
+        return libriheavy_rows(row, p, notes)
     path = Path(row["path"])
     json_path = path.with_suffix(".json")
     snr = None
@@ -299,10 +304,33 @@ def segment_file(
                 "end": b,
                 "snr": snr,
                 "vad": vad,
+                "text": "",
             }
         )
     if not rows:
         return [], f"no utterance of at least {p.min_seconds} s"
+    return rows, None
+
+
+def libriheavy_rows(row: dict, p: SegmentParams, notes: list[str] | None):
+    """The file's utterances as Libriheavy cut them, with their text."""
+    from .libriheavy import cuts_of
+
+    json_path = Path(row["path"]).with_suffix(".json")
+    meta = read_meta(json_path) if json_path.is_file() else {}
+    snr = float(meta["snr"]) if isinstance(meta.get("snr"), (int, float)) else None
+    rows = []
+    for cut in cuts_of(p.libriheavy, row):
+        if not p.min_seconds <= cut["end"] - cut["start"] <= p.max_seconds:
+            if notes is not None:
+                notes.append("Libriheavy cut outside segment.min/max_seconds dropped")
+            continue
+        out = {k: row[k] for k in ("speaker", "book", "subset", "path")}
+        out.update(id=cut["id"].replace("/", "_"), start=cut["start"], end=cut["end"], snr=snr,
+                   vad="libriheavy", text=cut["text"])  # fmt: skip
+        rows.append(out)
+    if not rows:
+        return [], "no Libriheavy cut of this file (it has no text there)"
     return rows, None
 
 
@@ -349,6 +377,13 @@ def stage_segment(cfg, force: bool = False) -> StageReport:
         pad=s.pad,
         vad_fallback=s.vad_fallback,
     )
+    if cfg.corpus.libriheavy:
+        from .libriheavy import build_index
+
+        index = cfg.exp / "libriheavy"
+        params.libriheavy_stamp = build_index(cfg.corpus.libriheavy, cfg.corpus.subsets, index)
+        params.libriheavy = str(index.resolve())
+        report.notes.append(f"utterances and text from Libriheavy ({cfg.corpus.libriheavy})")
     job = ShardJob(
         fn_path="echovox.recipes.segment:segment_shard",
         params=params,

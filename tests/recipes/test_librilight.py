@@ -300,3 +300,52 @@ def test_stage6_under_torchrun_trains_on_two_processes(tmp_path, tiny_codec_dir)
     assert "distributed_backend=gloo" in log and "GLOBAL_RANK: 1" in log
     assert (cfg.exp / "lm/ar/export/config.json").is_file()
     assert json.loads((cfg.exp / ".done/stage6.done").read_text())["input"]
+
+
+def _libriheavy_cut(rel: str, k: int, start: float, end: float, text: str) -> dict:
+    """One line of libriheavy_cuts_<subset>.jsonl.gz, in k2-fsa/libriheavy's schema."""
+    rec = rel.rsplit(".", 1)[0]
+    sup = {"id": f"{rec}_{k}", "recording_id": rec, "start": 0, "duration": end - start,
+           "channel": 0, "language": "English", "speaker": rel.split("/")[1],
+           "custom": {"texts": [text, text.upper()], "pre_texts": ["", ""],
+                      "begin_byte": 0, "end_byte": 1}}  # fmt: skip
+    recording = {"id": rec, "sampling_rate": 16000, "num_samples": 0, "duration": 0.0,
+                 "channel_ids": [0], "sources": [{"type": "file", "channels": [0],
+                 "source": f"download/librilight/{rel}"}]}  # fmt: skip
+    return {"id": f"{rec}_{k}", "start": start, "duration": end - start, "channel": 0,
+            "supervisions": [sup], "recording": recording, "type": "MonoCut"}  # fmt: skip
+
+
+def test_libriheavy_cuts_and_text_replace_segmentation_and_asr(tmp_path, tiny_codec_dir):
+    import gzip
+    import json
+
+    root = tmp_path / "ll"
+    librilight_file(root, "small/1/b/ch0", SENTENCES[:3], "mb-us1")
+    librilight_file(root, "small/2/b/ch0", SENTENCES[:2], "mb-us2")  # not in Libriheavy
+    truth = json.loads((root / "transcripts/small/1/b/ch0.json").read_text())["sentences"]
+    cuts = [
+        _libriheavy_cut("small/1/b/ch0.flac", 0, truth[0]["start"], truth[0]["end"],
+                        "The boat sailed across the quiet harbour, at dawn."),
+        _libriheavy_cut("small/1/b/ch0.flac", 1, truth[1]["start"], truth[2]["end"],
+                        "Nobody expected it. She folded the letter."),
+    ]  # fmt: skip
+    (tmp_path / "lh").mkdir()
+    with gzip.open(tmp_path / "lh/libriheavy_cuts_small.jsonl.gz", "wt") as fh:
+        fh.writelines(json.dumps(c) + "\n" for c in cuts)
+    cfg = _cfg(tmp_path, tiny_codec_dir, asr={"backend": "libriheavy"},
+               corpus={"root": str(root), "subsets": ["small"], "libriheavy": str(tmp_path / "lh")},
+               segment={"min_seconds": 1.0, "max_seconds": 20.0})  # fmt: skip
+    reports = _by_stage(run(cfg, 1, 3))
+    assert reports[2].skipped == {"no Libriheavy cut of this file (it has no text there)": 1}
+    manifest = load_dataset_dir(cfg.exp / "manifest")
+    assert list(manifest["text"]) == [c["supervisions"][0]["custom"]["texts"][0] for c in cuts]
+    assert list(manifest["start"]) == [c["start"] for c in cuts]
+    assert set(manifest["asr_backend"]) == {"libriheavy"} and set(manifest["speaker"]) == {"1"}
+    # the manifest changes: stage 2 notices and redoes its shards
+    cuts[1]["supervisions"][0]["custom"]["texts"][0] = "Nobody expected it."
+    with gzip.open(tmp_path / "lh/libriheavy_cuts_small.jsonl.gz", "wt") as fh:
+        fh.writelines(json.dumps(c) + "\n" for c in cuts)
+    reports = _by_stage(run(cfg, 1, 3))
+    assert sorted(reports) == [2, 3] and reports[2].counts["shards processed"] == 2
+    assert load_dataset_dir(cfg.exp / "manifest")["text"][1] == "Nobody expected it."
