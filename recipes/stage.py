@@ -250,6 +250,9 @@ def _process_shards(fn_path: str, pieces: list[Piece], params, work: str, featur
         report = {
             "key": piece.key,
             "fingerprint": piece.fingerprint,
+            # what the next stage is keyed on: the output itself, so a shard that was redone
+            # (new settings, a touched file) with the same result costs the next stage nothing
+            "content": digest(result.rows),
             "n_in": len(rows),
             "n_out": len(ds),
             "skipped": result.skipped,
@@ -406,7 +409,8 @@ def _write_view(job: ShardJob, pieces: list[Piece], report: StageReport):
             report.skip(item, reason)
         n_out += rep["n_out"]
         data = os.path.relpath((work / p.name / "data").resolve(), Path(job.out).resolve())
-        units.append({"key": p.key, "fingerprint": p.fingerprint, "n_rows": rep["n_out"],
+        fingerprint = rep.get("content", p.fingerprint)
+        units.append({"key": p.key, "fingerprint": fingerprint, "n_rows": rep["n_out"],
                       "path": data, "speakers": rep.get("speakers", [])})  # fmt: skip
     parts = [work / p.name / "data" for p in pieces]
     write_view(job.out, parts, job.features, meta={"units": units})

@@ -322,13 +322,17 @@ def test_libriheavy_cuts_and_text_replace_segmentation_and_asr(tmp_path, tiny_co
 
     root = tmp_path / "ll"
     librilight_file(root, "small/1/b/ch0", SENTENCES[:3], "mb-us1")
-    librilight_file(root, "small/2/b/ch0", SENTENCES[:2], "mb-us2")  # not in Libriheavy
+    librilight_file(root, "small/2/b/ch0", SENTENCES[3:], "mb-us2")
+    librilight_file(root, "small/3/b/ch0", SENTENCES[:1], "mb-us3")  # not in Libriheavy
     truth = json.loads((root / "transcripts/small/1/b/ch0.json").read_text())["sentences"]
+    other = json.loads((root / "transcripts/small/2/b/ch0.json").read_text())["sentences"]
     cuts = [
         _libriheavy_cut("small/1/b/ch0.flac", 0, truth[0]["start"], truth[0]["end"],
                         "The boat sailed across the quiet harbour, at dawn."),
         _libriheavy_cut("small/1/b/ch0.flac", 1, truth[1]["start"], truth[2]["end"],
                         "Nobody expected it. She folded the letter."),
+        _libriheavy_cut("small/2/b/ch0.flac", 0, other[0]["start"], other[0]["end"],
+                        "A cold wind came down."),
     ]  # fmt: skip
     (tmp_path / "lh").mkdir()
     with gzip.open(tmp_path / "lh/libriheavy_cuts_small.jsonl.gz", "wt") as fh:
@@ -341,11 +345,13 @@ def test_libriheavy_cuts_and_text_replace_segmentation_and_asr(tmp_path, tiny_co
     manifest = load_dataset_dir(cfg.exp / "manifest")
     assert list(manifest["text"]) == [c["supervisions"][0]["custom"]["texts"][0] for c in cuts]
     assert list(manifest["start"]) == [c["start"] for c in cuts]
-    assert set(manifest["asr_backend"]) == {"libriheavy"} and set(manifest["speaker"]) == {"1"}
+    assert set(manifest["asr_backend"]) == {"libriheavy"} and set(manifest["speaker"]) == {"1", "2"}
     # the manifest changes: stage 2 notices and redoes its shards
     cuts[1]["supervisions"][0]["custom"]["texts"][0] = "Nobody expected it."
     with gzip.open(tmp_path / "lh/libriheavy_cuts_small.jsonl.gz", "wt") as fh:
         fh.writelines(json.dumps(c) + "\n" for c in cuts)
     reports = _by_stage(run(cfg, 1, 3))
-    assert sorted(reports) == [2, 3] and reports[2].counts["shards processed"] == 2
+    assert sorted(reports) == [2, 3] and reports[2].counts["shards processed"] == 3
+    # stage 3 is keyed on stage 2's output: only the book whose text changed is redone
+    assert reports[3].counts["shards processed"] == 1 and reports[3].counts["shards reused"] == 1
     assert load_dataset_dir(cfg.exp / "manifest")["text"][1] == "Nobody expected it."
