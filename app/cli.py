@@ -22,16 +22,25 @@ TOP_LEVEL_GROUPS = ("text", "app")
 
 def commands() -> dict[str, Callable | dict]:
     """All subcommands, group by group, from the `echovox.commands` entry points (name: the
-    group, value: the module that exposes `COMMANDS: dict[str, Callable | dict]`)."""
+    group, value: the module that exposes `COMMANDS: dict[str, Callable | dict]` and, for
+    commands it adds to another group, `MOUNTS: {group: {name: command}}`)."""
     from importlib.metadata import entry_points
 
     out: dict[str, Callable | dict] = {}
+    mounts: list[dict[str, dict]] = []
     for ep in entry_points(group=ENTRY_POINTS):
-        cmds = ep.load().COMMANDS
+        module = ep.load()
+        cmds = module.COMMANDS
         if ep.name in TOP_LEVEL_GROUPS:
             out.update(cmds)
         else:
-            out[ep.name] = cmds
+            out[ep.name] = dict(cmds)
+        # a higher layer's commands in a lower layer's group (`echovox codec eval` needs
+        # eval's recogniser, which the codec layer may not import)
+        mounts.append(getattr(module, "MOUNTS", {}))
+    for mount in mounts:
+        for group, cmds in mount.items():
+            out.setdefault(group, {}).update(cmds)
     return out
 
 

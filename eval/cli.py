@@ -12,6 +12,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from .codec_eval import codec_eval
+
 
 @dataclass
 class MakeList:
@@ -186,3 +188,5 @@ def compare(a: str, b: str, output: str | None = None, ship_rule: bool = True):
 
 # `echovox eval make_list ...`, `echovox eval run ...`, `echovox eval compare A B`
 COMMANDS = {"make_list": MakeList, "run": Run, "compare": compare}
+# `echovox codec eval`: the codec judged by what Whisper hears (eval/codec_eval.py)
+MOUNTS = {"codec": {"eval": codec_eval}}

@@ -47,7 +47,7 @@ def _part(
     return part
 
 
-def _results(rows, asr="pocketsphinx", teacher_forced=None) -> dict:
+def _results(rows, asr="whisper", teacher_forced=None) -> dict:
     """rows: (id, output part or None); teacher_forced: id -> part."""
     items = [
         {

@@ -138,7 +138,7 @@ def test_run_scores_outputs_against_ground_truth(
 
     md = (tmp_path / "run" / "results.md").read_text()
     assert md == run.markdown
-    assert md.index("## Words: WER and CER (pocketsphinx)") < md.index("## all:")
+    assert md.index("## Words: WER and CER (whisper)") < md.index("## all:")
     assert "| cross-sentence | perfect AR (true q1 + NAR) |" in md
     header = (
         "| metric | output | true q1 + NAR | codec resynthesis | ground truth | ratio / target |"
