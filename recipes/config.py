@@ -296,6 +296,8 @@ def resolve_num_proc(value, where: str = "config") -> int:
         import torch
 
         return max(1, torch.cuda.device_count())
+    if isinstance(value, str) and value.isdigit():  # from the command line
+        value = int(value)
     if not isinstance(value, int) or value < 1:
         raise RecipeConfigError(f"{where}: work.num_proc must be a positive count or 'auto'")
     return value

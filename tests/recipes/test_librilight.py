@@ -119,12 +119,14 @@ def test_training_reads_the_split_views_and_their_length_index(tmp_path, tiny_co
     assert not dev_ids & set(load_dataset_dir(cfg.exp / "tokens/train")["id"])
 
 
-@pytest.mark.parametrize("value", ["auto", 2])
+@pytest.mark.parametrize("value", ["auto", 2, "2"])
 def test_num_proc_auto_is_one_per_gpu(tmp_path, value):
     import torch
 
     cfg = _cfg(tmp_path, tmp_path, work={"num_proc": value})
     assert cfg.work.num_proc == (max(1, torch.cuda.device_count()) if value == "auto" else 2)
+    with pytest.raises(ValueError, match="positive count or 'auto'"):
+        _cfg(tmp_path, tmp_path, work={"num_proc": "many"})
 
 
 def test_shipped_config_is_sized_for_a_node(tmp_path):
