@@ -220,10 +220,10 @@ def synthetic_utterances(
     phonemes). With `speakers` (the synthetic corpus's speakers.json) the speakers flagged
     "heldout" are taken; without it, the rows whose `split` column equals `split` (stage 4 puts
     the held-out voices, and only them, in "test")."""
-    from datasets import load_from_disk
+    from echovox.dataview import open_dataset
 
     try:
-        ds = load_from_disk(str(manifest))
+        ds = open_dataset(manifest)
     except (FileNotFoundError, ValueError) as err:
         raise EvalListError(f"cannot load the manifest dataset {manifest}: {err}") from err
     need = ["id", "speaker", "path", "start", "end", "text"]

@@ -44,6 +44,7 @@ def train(
     # after fit() would record Lightning's "epoch finished" state of a max_steps stop, and a
     # resume from it would skip the rest of that epoch's data.
     ckpts = [c for c in trainer.checkpoint_callbacks if isinstance(c, ModelCheckpoint)]
+    state = cli.model.full_state_dict()  # sharded (FSDP): every rank takes part in gathering
     if trainer.is_global_zero:
         if export_dir is None:
             base = (
@@ -52,7 +53,7 @@ def train(
                 else Path(trainer.default_root_dir)
             )
             export_dir = str(base / "export")
-        out = cli.model.export(export_dir)
+        out = cli.model.export(export_dir, state)
         print(f"exported {cli.model.kind.upper()} model to {out}")
 
 

@@ -6,8 +6,9 @@ utterance, with the columns
     id: str   speaker: str   phonemes: list[int] (SymbolTable ids)
     codes: list[list[int]] ([Q, T] codec codes)   n_frames: int (T)
 
-The recipes write it; this module reads it. Lengths come from the `n_frames` column alone, so
-building the sampler never decodes the codes.
+The recipes write it, as a view over their shards (echovox.dataview) with a length index;
+this module reads it. Lengths come from that index (or the `n_frames` column), so building the
+sampler never decodes the codes.
 """
 
 from __future__ import annotations
@@ -63,12 +64,14 @@ class TokenDataset(Dataset):
     ) -> None:
         import datasets
 
+        from echovox.dataview import ViewError, open_dataset, read_lengths
+
         path = Path(path)
         if not path.exists():
             raise TokenDataError(f"token dataset not found: {path}")
         try:
-            ds = datasets.load_from_disk(str(path))
-        except FileNotFoundError as err:
+            ds = open_dataset(path)  # a recipe's split view, or a save_to_disk folder
+        except (FileNotFoundError, ViewError) as err:
             raise TokenDataError(f"{path} is not a dataset saved with save_to_disk: {err}") from err
         if isinstance(ds, datasets.DatasetDict):
             raise TokenDataError(f"{path} holds splits {list(ds)}; point at one split's folder")
@@ -82,12 +85,20 @@ class TokenDataset(Dataset):
         self.n_codebooks = n_codebooks
         self.codebook_size = codebook_size
         self.n_phonemes = n_phonemes
-        frames = np.asarray(ds["n_frames"], dtype=np.int64)
+        # a view's length index makes start-up seconds at any size; else scan the columns
+        lengths = read_lengths(path)
+        frames = lengths.get("n_frames")
+        if frames is None:
+            frames = np.asarray(ds["n_frames"], dtype=np.int64)
+        frames = np.asarray(frames, dtype=np.int64)
         keep = np.ones(len(frames), dtype=bool)
         if max_frames is not None:
             keep &= frames + np.minimum(prompt_frames, frames // 2) <= max_frames
         if max_phonemes is not None:
-            keep &= np.asarray([len(p) for p in ds["phonemes"]]) <= max_phonemes
+            n_phon = lengths.get("n_phonemes")
+            if n_phon is None:
+                n_phon = np.asarray([len(p) for p in ds["phonemes"]])
+            keep &= np.asarray(n_phon) <= max_phonemes
         self.index = np.flatnonzero(keep)
         self.n_skipped = int((~keep).sum())
         if self.n_skipped:

@@ -354,10 +354,46 @@ class LMTask(L.LightningModule):
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
 
     # ---------------------------------------------------------------- export
-    def export(self, directory: str | Path) -> Path:
-        """safetensors weights + config.json (+ symbols.json) for inference."""
+    def configure_model(self) -> None:
+        """Under FSDPStrategy: shard each transformer block, then the rest, over the
+        data-parallel ranks. Other strategies have no device mesh: nothing to do."""
+        mesh = self.device_mesh
+        if mesh is None or getattr(self, "_sharded", False):
+            return
+        from torch.distributed.fsdp import fully_shard
+
+        from .layers import Block
+
+        dp = mesh["data_parallel"]
+        blocks = [m for m in self.model.modules() if isinstance(m, Block)]
+        for module in blocks:
+            fully_shard(module, mesh=dp)
+        fully_shard(self.model, mesh=dp)
+        self._sharded = True
+        if self.global_rank == 0:
+            print(f"FSDP: {len(blocks)} blocks and the model sharded over {dp.size()} ranks")
+
+    def full_state_dict(self) -> dict[str, Tensor] | None:
+        """The whole model's weights when they are sharded (FSDP), gathered from every rank:
+        all ranks must call it. None when they are not sharded."""
+        from torch.distributed.tensor import DTensor
+
+        if not any(isinstance(p, DTensor) for p in self.model.parameters()):
+            return None
+        from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
+
+        options = StateDictOptions(full_state_dict=True, cpu_offload=True)
+        return get_model_state_dict(self.model, options=options)
+
+    def export(self, directory: str | Path, state: dict[str, Tensor] | None = None) -> Path:
+        """safetensors weights + config.json (+ symbols.json) for inference. state: the
+        gathered weights of a sharded model (full_state_dict)."""
         notes = f"Trained for {self.global_step} optimizer steps with echovox.lm.lightning.LMTask."
-        return save_pretrained(self.model, directory, symbols=self.symbols, notes=notes)
+        model = self.model
+        if state is not None:
+            model = type(self.model)(self.model.config)
+            model.load_state_dict(state)
+        return save_pretrained(model, directory, symbols=self.symbols, notes=notes)
 
 
 @dataclass
@@ -509,3 +545,27 @@ class TokenDataModule(L.LightningDataModule):
 
     def load_state_dict(self, state: dict) -> None:
         self._resume = dict(state) if state else None
+
+
+class FSDPStrategy(L.pytorch.strategies.ModelParallelStrategy):
+    """Fully sharded data parallel (torch's FSDP2, `fully_shard`): parameters, gradients and
+    optimizer state sharded across every rank, each transformer block its own unit
+    (LMTask.configure_model). `strategy: {class_path: echovox.lm.lightning.FSDPStrategy}`.
+    Unlike Lightning's `fsdp` string (FSDP1, GPU only) this runs on CPU over gloo as well,
+    which is how the two-process test exercises it. Checkpoints are saved whole (one .ckpt,
+    as with DDP), so resuming and `echovox lm export` work unchanged."""
+
+    def __init__(self, process_group_backend: str | None = None) -> None:
+        super().__init__(
+            data_parallel_size="auto",
+            tensor_parallel_size=1,
+            save_distributed_checkpoint=False,
+            process_group_backend=process_group_backend,
+        )
+
+    def setup_environment(self) -> None:
+        # Lightning's "auto" data-parallel size is the node count (it shards within a node by
+        # tensor parallelism); here every rank of every node is a data-parallel shard
+        if self._data_parallel_size == "auto":
+            self._data_parallel_size = self.num_nodes * self.num_processes
+        super().setup_environment()

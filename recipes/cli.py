@@ -19,7 +19,7 @@ class Run:
         stage: first stage to run (default: the recipe's first).
         stop_stage: last stage to run (default: the recipe's last).
         force: rerun stages even when their .done marker exists, discarding their shards.
-        num_proc: processes on this machine (tokenize: one per GPU when GPUs exist).
+        num_proc: processes on this machine, or auto: one per GPU (1 without GPUs).
         rank: this node's index when a stage is spread over a cluster.
         world_size: number of nodes (or GPUs, one invocation each) sharing a stage.
         exp_dir: override the config's exp_dir.
@@ -31,7 +31,7 @@ class Run:
     stage: int | None = None
     stop_stage: int | None = None
     force: bool = False
-    num_proc: int | None = None
+    num_proc: int | str | None = None
     rank: int | None = None
     world_size: int | None = None
     exp_dir: str | None = None

@@ -24,7 +24,12 @@ class CorpusConfig:
     """Where the audio is. For librilight/synthetic: the root holding `<subset>/` folders."""
 
     root: str = "data/librilight"
-    subsets: list[str] = field(default_factory=lambda: ["small", "medium", "large", "duplicate"])
+    # not `duplicate`: LibriLight's unlab-60k is small + medium + large; duplicate.tar holds
+    # the same books read again and would count them twice
+    subsets: list[str] = field(default_factory=lambda: ["small", "medium", "large"])
+    # LibriLight recipe: a folder of Libriheavy's libriheavy_cuts_<subset>.jsonl.gz: stage 2
+    # takes its utterances and book text, stage 3 (asr.backend: libriheavy) its text
+    libriheavy: str | None = None
     # folder recipe only: "libritts" (<spk>/<chapter>/<id>.wav + <id>.normalized.txt),
     # "csv" (metadata.csv of path|text|speaker), or "auto"
     layout: str = "auto"
@@ -84,12 +89,27 @@ class SegmentConfig:
 
 @dataclass
 class AsrConfig:
-    # "pocketsphinx" (offline, ships an English model), "transformers" (Whisper or CTC by
-    # model id or local path) or "reference" (the synthetic corpus's true transcripts)
-    backend: str = "pocketsphinx"
-    model: str | None = None
+    # "whisper" (faster-whisper: int8 on CPU, one worker per GPU), "transformers" (Whisper or
+    # CTC by model id or local path), "pocketsphinx" (weak; an optional install) or
+    # "reference" (the synthetic corpus's true transcripts)
+    backend: str = "whisper"
+    model: str | None = None  # None: the backend's default (whisper base, offline)
     device: str = "auto"
     batch_size: int = 8
+    threads: int | None = None  # CPU threads per worker; None: the backend's choice
+
+
+@dataclass
+class FilterConfig:
+    """Stage 4 drops utterances outside these bounds, each counted in its report by reason.
+    None turns a filter off."""
+
+    min_confidence: float | None = None  # ASR confidence, exp(mean token log-prob)
+    min_snr: float | None = None  # dB, LibriLight's per-file `snr`
+    min_phones_per_second: float | None = None  # speaking rate: misaligned or silent cuts
+    max_phones_per_second: float | None = None  # hallucinated or truncated transcripts
+    min_seconds: float | None = None
+    max_seconds: float | None = None
 
 
 @dataclass
@@ -120,10 +140,10 @@ class TokenizeConfig:
 
 @dataclass
 class WorkConfig:
-    """How work is spread. `num_proc` processes on this machine (one per GPU for tokenize when
-    GPUs exist); `rank`/`world_size` shard across cluster nodes (CLI overrides them)."""
+    """How work is spread. `num_proc` processes on this machine ("auto": one per GPU, or 1
+    without GPUs); `rank`/`world_size` shard across cluster nodes (CLI overrides them)."""
 
-    num_proc: int = 1
+    num_proc: int | str = 1
     shard_size: int = 32
     rank: int = 0
     world_size: int = 1
@@ -142,6 +162,11 @@ class LMTrainConfig:
     nar_config: str = "lm/configs/nar.yaml"
     threads: int = 1  # torch threads per model
     parallel: bool = True  # AR and NAR at once, each in its own process (they are independent)
+    # GPUs per node and nodes (Lightning's trainer.devices / trainer.num_nodes); None: the
+    # training YAML's. Several nodes: launch stage 6 once per node under torchrun or SLURM
+    # (recipes/librilight/README.md); Lightning reads the launcher's environment
+    devices: int | str | None = None
+    num_nodes: int | None = None
     overrides: list[str] = field(default_factory=list)  # e.g. ["--trainer.max_steps=100"]
     # for one model only, after `overrides` (later arguments win): e.g. a step count that
     # fits the AR but not the NAR
@@ -181,10 +206,15 @@ class ModelDirConfig:
 
 @dataclass
 class EvalConfig:
-    """Stage 8: `echovox eval` on the test split's (held-out) speakers, read against the same
-    metrics on their real recordings."""
+    """Stage 8: `echovox eval` on the test split's (held-out) speakers, or with `librispeech`
+    on a LibriSpeech-style tree (VALL-E's protocol: test-clean, 4-10 s targets, 3-s prompts),
+    read against the same metrics on the real recordings."""
 
-    per_speaker: int = 10
+    librispeech: str | None = None  # e.g. data/LibriSpeech/test-clean
+    min_seconds: float = 4.0
+    max_seconds: float = 10.0
+    prompt_seconds: float = 3.0
+    per_speaker: int = 10  # 0: every utterance (VALL-E's test-clean list)
     modes: list[str] = field(default_factory=lambda: ["cross"])
     seed: int = 0
     asr: str = "pocketsphinx"
@@ -204,6 +234,7 @@ class RecipeConfig:
     segment: SegmentConfig = field(default_factory=SegmentConfig)
     asr: AsrConfig = field(default_factory=AsrConfig)
     text: TextConfig = field(default_factory=TextConfig)
+    filters: FilterConfig = field(default_factory=FilterConfig)
     splits: SplitConfig = field(default_factory=SplitConfig)
     tokenize: TokenizeConfig = field(default_factory=TokenizeConfig)
     work: WorkConfig = field(default_factory=WorkConfig)
@@ -245,6 +276,7 @@ def config_from_dict(data: dict, where: str = "config") -> RecipeConfig:
             f"{where}: lm.kinds must be a non-empty list of "
             f"{' and '.join(map(repr, LM_KINDS))}, got {kinds!r}"
         )
+    cfg.work.num_proc = resolve_num_proc(cfg.work.num_proc, where)
     if len(set(kinds)) != len(kinds):
         raise RecipeConfigError(f"{where}: lm.kinds names a model twice: {kinds!r}")
     for name in ["overrides"] + [f"{kind}_overrides" for kind in LM_KINDS]:
@@ -255,6 +287,20 @@ def config_from_dict(data: dict, where: str = "config") -> RecipeConfig:
                 f'"--trainer.max_steps=100", got {value!r}'
             )
     return cfg
+
+
+def resolve_num_proc(value, where: str = "config") -> int:
+    """work.num_proc: a count, or "auto" for one process per GPU of this machine (1 on CPU,
+    where a recogniser or codec uses the cores by threads instead)."""
+    if value == "auto":
+        import torch
+
+        return max(1, torch.cuda.device_count())
+    if isinstance(value, str) and value.isdigit():  # from the command line
+        value = int(value)
+    if not isinstance(value, int) or value < 1:
+        raise RecipeConfigError(f"{where}: work.num_proc must be a positive count or 'auto'")
+    return value
 
 
 def load_config(path: str | Path, overrides: dict | None = None) -> RecipeConfig:

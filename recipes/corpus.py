@@ -2,6 +2,7 @@
 
 Layout: `<root>/<subset>/<speakerID>/<book>/<file>.flac` with `<file>.json` beside each flac.
 The JSON is read in stage 2 (segmentation), which is where a bad one costs that file only.
+Sharded by book: a book folder is a unit whose fingerprint is its files' sizes and mtimes.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 from collections import Counter
 from pathlib import Path
 
-from .stage import StageReport, rows_to_dataset, save_dataset_atomic
+from .stage import ShardJob, ShardResult, StageReport, Unit, digest, reset_work, run_sharded
 
 LIBRILIGHT_DOCS = (
     "LibriLight is not downloaded by echovox. The official archives (small.tar ~577 h, "
@@ -38,75 +39,125 @@ def files_features():
     )
 
 
-def scan_tree(root: Path, subsets: list[str], report: StageReport) -> list[dict]:
-    """Every audio file of the listed subsets, in a stable (sorted) order."""
-    import soundfile as sf
-    from tqdm.auto import tqdm
+def _stat(path: Path) -> tuple[int, int]:
+    st = path.stat()
+    return st.st_size, st.st_mtime_ns
 
-    rows = []
-    hours: Counter = Counter()
+
+def list_tree(root: Path, subsets: list[str], notes: list[str]) -> list[Unit]:
+    """One unit per <subset>/<speaker>/<book> folder: its audio files with their size and
+    mtime, and those of their JSON, so that a changed, added or removed file changes the
+    fingerprint of its book only. Only directory listings and stat calls: no audio is read."""
+    units = []
     for subset in subsets:
         sub = root / subset
         if not sub.is_dir():
-            report.notes.append(f"subset {subset!r} not present under {root}")
+            notes.append(f"subset {subset!r} not present under {root}")
             continue
-        paths = sorted(p for p in sub.glob("*/*/*") if p.suffix.lower() in AUDIO_SUFFIXES)
-        known = set(paths)
-        stray = [p for p in sub.rglob("*") if p.is_file() and p not in known]
-        stray = [p for p in stray if p.suffix != ".json" and not p.name.startswith(".")]
+        stray = 0
+        for book in sorted(p for p in sub.glob("*/*") if p.is_dir()):
+            rows = []
+            for path in sorted(book.iterdir()):
+                if path.suffix.lower() not in AUDIO_SUFFIXES or not path.is_file():
+                    continue
+                size, mtime = _stat(path)
+                meta = path.with_suffix(".json")
+                jsize, jmtime = _stat(meta) if meta.is_file() else (-1, -1)
+                rows.append({"rel": str(path.relative_to(root)), "subset": subset,
+                             "size": size, "mtime": mtime, "json_size": jsize,
+                             "json_mtime": jmtime})  # fmt: skip
+            if rows:
+                key = f"{subset}/{book.parent.name}/{book.name}"
+                units.append(Unit(key, digest(rows), rows, len(rows), [book.parent.name]))
+        stray = sum(1 for p in sub.glob("*") if p.is_file() and not p.name.startswith("."))
+        stray += sum(1 for p in sub.glob("*/*") if p.is_file() and not p.name.startswith("."))
         if stray:
-            report.notes.append(
-                f"{subset}: {len(stray)} file(s) outside <speaker>/<book>/ ignored, "
-                f"e.g. {stray[0].relative_to(root)}"
-            )
-        for path in tqdm(paths, desc=f"verify {subset}", unit="file", dynamic_ncols=True):
-            rel = str(path.relative_to(root))
-            if path.stat().st_size == 0:
-                report.skip(rel, "zero-length audio (empty file)")
-                continue
-            try:
-                info = sf.info(str(path))
-                duration = float(info.frames) / float(info.samplerate)
-            except Exception as err:  # soundfile raises several types for corrupt files
-                report.skip(rel, f"unreadable audio: {type(err).__name__}")
-                continue
-            if duration <= 0:
-                report.skip(rel, "zero-length audio")
-                continue
-            has_json = path.with_suffix(".json").is_file()
-            rows.append(
-                {
-                    "path": str(path.resolve()),
-                    "subset": subset,
-                    "speaker": path.parent.parent.name,
-                    "book": path.parent.name,
-                    "stem": path.stem,
-                    "duration": duration,
-                    "has_json": has_json,
-                }
-            )
-            hours[subset] += duration / 3600.0
-    report.hours.update({k: round(v, 4) for k, v in sorted(hours.items())})
-    return rows
+            notes.append(f"{subset}: {stray} file(s) outside <speaker>/<book>/ ignored")
+    return units
+
+
+def verify_shard(rows: list[dict], root: str) -> ShardResult:
+    """Read the header of every audio file of a book: its duration, or why it is skipped."""
+    import soundfile as sf
+
+    result = ShardResult()
+    for row in rows:
+        rel = row["rel"]
+        path = Path(root) / rel
+        if row["size"] == 0:
+            result.skipped.append((rel, "zero-length audio (empty file)"))
+            continue
+        try:
+            info = sf.info(str(path))
+            duration = float(info.frames) / float(info.samplerate)
+        except Exception as err:  # soundfile raises several types for corrupt files
+            result.skipped.append((rel, f"unreadable audio: {type(err).__name__}"))
+            continue
+        if duration <= 0:
+            result.skipped.append((rel, "zero-length audio"))
+            continue
+        result.rows.append(
+            {
+                "path": str(path),
+                "subset": row["subset"],
+                "speaker": path.parent.parent.name,
+                "book": path.parent.name,
+                "stem": path.stem,
+                "duration": duration,
+                "has_json": row["json_size"] >= 0,
+            }
+        )
+    return result
+
+
+def probe_tree(cfg) -> str:
+    """Stage 1's input, cheaply: the listing's fingerprints (sizes and mtimes)."""
+    root = Path(cfg.corpus.root)
+    units = list_tree(root, cfg.corpus.subsets, []) if root.is_dir() else []
+    return digest([str(root.resolve()), [(u.key, u.fingerprint) for u in units]])
 
 
 def stage_verify(cfg, force: bool = False) -> StageReport:
+    """Sharded by book and resumable; a rerun after the tree grew reads only the new books."""
     report = StageReport(1, "verify tree")
     root = Path(cfg.corpus.root)
     report.notes.append(LIBRILIGHT_DOCS)
     if not root.is_dir():
         raise FileNotFoundError(f"corpus.root {root} does not exist. {LIBRILIGHT_DOCS}")
-    rows = scan_tree(root, cfg.corpus.subsets, report)
-    if not rows:
+    units = list_tree(root, cfg.corpus.subsets, report.notes)
+    if not units:
         raise FileNotFoundError(
             f"no <subset>/<speaker>/<book>/<file>.flac under {root} for subsets "
             f"{cfg.corpus.subsets}. {LIBRILIGHT_DOCS}"
         )
-    save_dataset_atomic(rows_to_dataset(rows, files_features()), cfg.exp / "files")
-    report.counts["files"] = len(rows)
-    report.counts["speakers"] = len({r["speaker"] for r in rows})
-    report.counts["books"] = len({(r["speaker"], r["book"]) for r in rows})
-    no_json = sum(not r["has_json"] for r in rows)
+    work = cfg.exp / "shards" / "verify"
+    if force:
+        reset_work(work)
+    job = ShardJob(
+        fn_path="echovox.recipes.corpus:verify_shard",
+        params=str(root.resolve()),
+        work=work,
+        out=cfg.exp / "files",
+        features=files_features(),
+        shard_size=cfg.work.shard_size * 8,  # a header read per file: cheap, a book per shard
+        desc="verify",
+    )
+    ds = run_sharded(job, units, cfg.work, report)
+    if ds is None:
+        return report
+    report.counts["files"] = len(ds)
+    speakers, books = ds["speaker"], ds["book"]
+    report.counts["speakers"] = len(set(speakers))
+    report.counts["books"] = len(set(zip(speakers, books)))
+    report.hours.update(_hours_by_subset(ds))
+    no_json = len(ds) - sum(ds["has_json"])
     if no_json:
         report.notes.append(f"{no_json} file(s) have no JSON: stage 2 runs a VAD on them")
     return report
+
+
+def _hours_by_subset(ds) -> dict[str, float]:
+    hours: Counter = Counter()
+    for subset, d in zip(ds["subset"], ds["duration"]):
+        hours[subset] += d / 3600.0
+    return {k: round(v, 4) for k, v in sorted(hours.items())}

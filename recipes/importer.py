@@ -135,6 +135,7 @@ def stage_import(cfg, force: bool = False) -> StageReport:
                 "text": " ".join(text.split()),
                 "asr_backend": "given",
                 "asr_model": "",
+                "asr_confidence": None,
             }
         )
     ds = rows_to_dataset(rows, manifest_features())

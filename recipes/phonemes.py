@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from typing import Any
 
-from .stage import ShardJob, ShardResult, StageReport, load_dataset_dir, run_sharded
+from echovox.checkpoint import read_json, write_json
+
+from .stage import ShardJob, ShardResult, StageReport, digest, run_sharded, units_of
 
 SPLITS = ("train", "dev", "test")
 
@@ -30,15 +33,20 @@ def phonemes_features():
     return Features(f)
 
 
-def assign_splits(speakers: list[str], cfg, notes: list[str] | None = None) -> dict[str, str]:
+def assign_splits(
+    speakers: list[str], cfg, notes: list[str] | None = None, previous: dict | None = None
+) -> dict[str, str]:
     """speaker -> 'train' | 'dev' | 'test'; speakers in `exclude_speakers` are left out.
 
-    `heldout_speakers` go to test. Then `test_speakers` and `dev_speakers` more are drawn (by
-    hash order), but only while at least one training speaker remains.
+    `heldout_speakers` go to test; speakers in `previous` (the assignment of an earlier run)
+    keep their split, so a growing corpus never moves a speaker. Then new speakers are drawn
+    (by hash order) until test and dev hold `test_speakers` and `dev_speakers`, but only while
+    at least one training speaker remains; the rest train.
     """
     notes = notes if notes is not None else []
     exclude = set(map(str, cfg.exclude_speakers))
     heldout = set(map(str, cfg.heldout_speakers))
+    previous = previous or {}
     out: dict[str, str] = {}
     pool = []
     for spk in sorted(set(speakers)):
@@ -46,19 +54,46 @@ def assign_splits(speakers: list[str], cfg, notes: list[str] | None = None) -> d
             continue
         if spk in heldout:
             out[spk] = "test"
+        elif spk in previous:
+            out[spk] = previous[spk]
         else:
             pool.append(spk)
     pool.sort(key=lambda s: hashlib.sha256(f"{cfg.seed}:{s}".encode()).hexdigest())
-    n_test = min(cfg.test_speakers, max(0, len(pool) - 1))
-    n_dev = min(cfg.dev_speakers, max(0, len(pool) - 1 - n_test))
-    if (n_test, n_dev) != (cfg.test_speakers, cfg.dev_speakers):
+    have = {v: sum(1 for s, x in out.items() if x == v and s not in heldout) for v in SPLITS}
+    spare = len(pool) + have["train"] - 1  # speakers that may leave training
+    n_test = max(0, min(cfg.test_speakers - have["test"], spare))
+    n_dev = max(0, min(cfg.dev_speakers - have["dev"], spare - n_test))
+    got = (have["test"] + n_test, have["dev"] + n_dev)
+    if got[0] < cfg.test_speakers or got[1] < cfg.dev_speakers:
         notes.append(
-            f"only {len(pool)} speaker(s) to split: {n_test} test and {n_dev} dev speakers drawn "
-            f"(asked {cfg.test_speakers} and {cfg.dev_speakers}) so that training keeps one"
+            f"only {len(pool) + sum(have.values())} speaker(s) to split: {got[0]} test and "
+            f"{got[1]} dev speakers (asked {cfg.test_speakers} and {cfg.dev_speakers}) so that "
+            "training keeps one"
         )
     for i, spk in enumerate(pool):
         out[spk] = "test" if i < n_test else "dev" if i < n_test + n_dev else "train"
     return out
+
+
+def utterance_filter(row: dict, n_phonemes: int, f) -> str | None:
+    """Why stage 4's filters (FilterConfig) drop this utterance, or None."""
+    seconds = row["end"] - row["start"]
+    conf, snr = row.get("asr_confidence"), row.get("snr")
+    rate = n_phonemes / max(seconds, 1e-6)
+    checks = [
+        (f.min_confidence, conf is not None and conf < (f.min_confidence or 0), "ASR confidence"),
+        (f.min_snr, snr is not None and snr < (f.min_snr or 0), "SNR"),
+        (f.min_phones_per_second, rate < (f.min_phones_per_second or 0), "speaking rate"),
+        (f.min_seconds, seconds < (f.min_seconds or 0), "duration"),
+    ]
+    for bound, low, what in checks:
+        if bound is not None and low:
+            return f"filter: {what} below {bound}"
+    if f.max_phones_per_second is not None and rate > f.max_phones_per_second:
+        return f"filter: speaking rate above {f.max_phones_per_second} phonemes/s"
+    if f.max_seconds is not None and seconds > f.max_seconds:
+        return f"filter: duration above {f.max_seconds} s"
+    return None
 
 
 @dataclass
@@ -66,6 +101,7 @@ class PhonemeParams:
     language: str
     symbols_path: str
     split_of: dict[str, str]
+    filters: Any = None  # FilterConfig
 
 
 _FRONTEND = None
@@ -120,6 +156,10 @@ def phonemize_shard(rows: list[dict], p: PhonemeParams) -> ShardResult:
             result.skipped.append((row["id"], "phonemizer produced no phonemes"))
             continue
         ids = symbols.encode(toks)
+        dropped = utterance_filter(row, len(ids), p.filters) if p.filters else None
+        if dropped:
+            result.skipped.append((row["id"], dropped))
+            continue
         out = dict(row)
         out.update(
             normalized=norm,
@@ -136,25 +176,28 @@ def stage_phonemize(cfg, force: bool = False) -> StageReport:
 
     from .stage import reset_work, summarize_hours
 
-    report = StageReport(4, "normalise + phonemise + split")
+    report = StageReport(4, "normalise + phonemise + filter + split")
     work = cfg.exp / "shards" / "phonemize"
     if force:
         reset_work(work)
-    manifest = load_dataset_dir(cfg.exp / "manifest")
+    units = units_of(cfg.exp / "manifest")
     symbols_path = cfg.exp / "symbols.json"
     if not symbols_path.exists():
         SymbolTable.default().save(symbols_path)
-    split_of = assign_splits(manifest.unique("speaker"), cfg.splits, report.notes)
+    split_of = stable_splits(cfg, {s for u in units for s in u.speakers}, force, report.notes)
     job = ShardJob(
         fn_path="echovox.recipes.phonemes:phonemize_shard",
-        params=PhonemeParams(cfg.text.language, str(symbols_path), split_of),
+        params=PhonemeParams(cfg.text.language, str(symbols_path), split_of, cfg.filters),
         work=work,
         out=cfg.exp / "phonemes",
         features=phonemes_features(),
         shard_size=cfg.work.shard_size * 4,  # cheap per item; bigger batches for espeak
         desc="phonemize",
+        stamp=[cfg.text.language, digest(symbols_path.read_text()), cfg.filters],
+        # a shard changes when one of its speakers changes split, not when a speaker is added
+        unit_stamp=lambda unit: {s: split_of.get(s) for s in unit.speakers},
     )
-    ds = run_sharded(job, manifest, cfg.work, report)
+    ds = run_sharded(job, units, cfg.work, report)
     if ds is not None:
         report.counts["utterances"] = len(ds)
         for split in SPLITS:
@@ -165,3 +208,13 @@ def stage_phonemize(cfg, force: bool = False) -> StageReport:
         if n_unk:
             report.notes.append(f"{n_unk} phoneme(s) not in the symbol table became <unk>")
     return report
+
+
+def stable_splits(cfg, speakers: set[str], force: bool, notes: list[str]) -> dict[str, str]:
+    """assign_splits, starting from exp_dir/splits.json (the last run's) unless forced, and
+    saved back: adding speakers never moves one that was already split."""
+    path = cfg.exp / "splits.json"
+    previous = read_json(path) if path.is_file() and not force else {}
+    split_of = assign_splits(sorted(speakers), cfg.splits, notes, previous)
+    write_json(path, split_of)
+    return split_of

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .stage import ShardJob, ShardResult, StageReport, load_dataset_dir, run_sharded, skip_reason
+from .stage import ShardJob, ShardResult, StageReport, run_sharded, skip_reason
 
 VAD_SR = 16000
 BLOCK_SECONDS = 30.0
@@ -35,6 +35,8 @@ class SegmentParams:
     max_pause: float = 1.5
     pad: float = 0.1
     vad_fallback: str = "silero"
+    libriheavy: str | None = None  # the split Libriheavy index (recipes.libriheavy), if used
+    libriheavy_stamp: str = ""  # its manifests' version: part of every shard's fingerprint
 
 
 def segments_features():
@@ -51,6 +53,7 @@ def segments_features():
             "end": Value("float64"),
             "snr": Value("float64"),
             "vad": Value("string"),
+            "text": Value("string"),  # Libriheavy's text; "" where stage 3 must recognise it
         }
     )
 
@@ -71,16 +74,22 @@ def read_meta(json_path: Path) -> dict:
         raise BadJson(f"JSON lacks field(s) {missing}")
     vad = meta.get("voice_activity")
     if vad is not None:
-        ok = isinstance(vad, list) and all(
-            isinstance(s, (list, tuple))
-            and len(s) == 2
-            and all(isinstance(x, (int, float)) for x in s)
-            and s[0] < s[1]
-            for s in vad
-        )
-        if not ok:
-            raise BadJson("voice_activity is not a list of [onset, offset] with onset < offset")
+        if not isinstance(vad, list):
+            raise BadJson("voice_activity is not a list of [onset, offset]")
+        # one bad span costs that span, not the file: the rest of the chapter is still good
+        good = [s for s in vad if _good_span(s)]
+        meta["voice_activity"] = good
+        meta["_bad_spans"] = len(vad) - len(good)
     return meta
+
+
+def _good_span(s) -> bool:
+    return (
+        isinstance(s, (list, tuple))
+        and len(s) == 2
+        and all(isinstance(x, (int, float)) and math.isfinite(x) for x in s)
+        and s[0] < s[1]
+    )
 
 
 # --------------------------------------------------------------------------- planning
@@ -248,8 +257,13 @@ def energy_spans(path: Path, hop: float = 0.03, min_silence: float = 0.25):
 # --------------------------------------------------------------------------- the stage
 
 
-def segment_file(row: dict, p: SegmentParams) -> tuple[list[dict], str | None]:
-    """Utterance rows of one file, or ([], reason) when the file is skipped."""
+def segment_file(
+    row: dict, p: SegmentParams, notes: list[str] | None = None
+) -> tuple[list[dict], str | None]:
+    """Utterance rows of one file, or ([], reason) when the file is skipped. notes: what was
+    wrong but did not cost the file."""
+    if p.libriheavy:
+        return libriheavy_rows(row, p, notes)
     path = Path(row["path"])
     json_path = path.with_suffix(".json")
     snr = None
@@ -257,6 +271,8 @@ def segment_file(row: dict, p: SegmentParams) -> tuple[list[dict], str | None]:
     vad = "json"
     if json_path.is_file():
         meta = read_meta(json_path)
+        if notes is not None:
+            notes.extend(["malformed voice_activity span dropped"] * meta.get("_bad_spans", 0))
         snr = float(meta["snr"]) if isinstance(meta.get("snr"), (int, float)) else None
         if meta.get("voice_activity"):
             spans = [(float(a), float(b)) for a, b in meta["voice_activity"]]
@@ -288,10 +304,33 @@ def segment_file(row: dict, p: SegmentParams) -> tuple[list[dict], str | None]:
                 "end": b,
                 "snr": snr,
                 "vad": vad,
+                "text": "",
             }
         )
     if not rows:
         return [], f"no utterance of at least {p.min_seconds} s"
+    return rows, None
+
+
+def libriheavy_rows(row: dict, p: SegmentParams, notes: list[str] | None):
+    """The file's utterances as Libriheavy cut them, with their text."""
+    from .libriheavy import cuts_of
+
+    json_path = Path(row["path"]).with_suffix(".json")
+    meta = read_meta(json_path) if json_path.is_file() else {}
+    snr = float(meta["snr"]) if isinstance(meta.get("snr"), (int, float)) else None
+    rows = []
+    for cut in cuts_of(p.libriheavy, row):
+        if not p.min_seconds <= cut["end"] - cut["start"] <= p.max_seconds:
+            if notes is not None:
+                notes.append("Libriheavy cut outside segment.min/max_seconds dropped")
+            continue
+        out = {k: row[k] for k in ("speaker", "book", "subset", "path")}
+        out.update(id=cut["id"].replace("/", "_"), start=cut["start"], end=cut["end"], snr=snr,
+                   vad="libriheavy", text=cut["text"])  # fmt: skip
+        rows.append(out)
+    if not rows:
+        return [], "no Libriheavy cut of this file (it has no text there)"
     return rows, None
 
 
@@ -305,8 +344,9 @@ def segment_shard(rows: list[dict], p: SegmentParams) -> ShardResult:
     result = ShardResult()
     for row in rows:
         rel = f"{row['speaker']}/{row['book']}/{row['stem']}"
+        notes: list[str] = []
         try:
-            out, reason = segment_file(row, p)
+            out, reason = segment_file(row, p, notes)
         except BadJson as err:
             result.skipped.append((rel, str(err)))
             continue
@@ -315,6 +355,8 @@ def segment_shard(rows: list[dict], p: SegmentParams) -> ShardResult:
             continue
         if reason:
             result.skipped.append((rel, reason))
+        # counted like a skip, but the file's other spans are kept
+        result.skipped.extend((rel, f"{n} (file kept)") for n in notes)
         result.rows.extend(out)
     return result
 
@@ -326,7 +368,6 @@ def stage_segment(cfg, force: bool = False) -> StageReport:
     work = cfg.exp / "shards" / "segment"
     if force:
         reset_work(work)
-    files = load_dataset_dir(cfg.exp / "files")
     s = cfg.segment
     params = SegmentParams(
         min_seconds=s.min_seconds,
@@ -336,6 +377,13 @@ def stage_segment(cfg, force: bool = False) -> StageReport:
         pad=s.pad,
         vad_fallback=s.vad_fallback,
     )
+    if cfg.corpus.libriheavy:
+        from .libriheavy import build_index
+
+        index = cfg.exp / "libriheavy"
+        params.libriheavy_stamp = build_index(cfg.corpus.libriheavy, cfg.corpus.subsets, index)
+        params.libriheavy = str(index.resolve())
+        report.notes.append(f"utterances and text from Libriheavy ({cfg.corpus.libriheavy})")
     job = ShardJob(
         fn_path="echovox.recipes.segment:segment_shard",
         params=params,
@@ -345,7 +393,7 @@ def stage_segment(cfg, force: bool = False) -> StageReport:
         shard_size=max(1, cfg.work.shard_size // 8),  # a file is many utterances
         desc="segment",
     )
-    ds = run_sharded(job, files, cfg.work, report)
+    ds = run_sharded(job, cfg.exp / "files", cfg.work, report)
     if ds is not None:
         report.counts["utterances"] = len(ds)
         report.counts["speakers"] = len(set(ds["speaker"]))

@@ -10,7 +10,10 @@ up at the first missing shard with no duplicates and no loss.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import hashlib
 import importlib
+import json
 import math
 import multiprocessing as mp
 import os
@@ -119,12 +122,78 @@ def rows_to_dataset(rows: list[dict], features):
 
 
 def load_dataset_dir(path: Path):
-    from datasets import load_from_disk
+    """A stage's output: a view over its shards (echovox.dataview) or a plain dataset."""
+    from echovox.dataview import open_dataset
 
-    return load_from_disk(str(path))
+    return open_dataset(path)
+
+
+def digest(obj: Any) -> str:
+    """A stable hash of JSON-able data (dataclasses included)."""
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        obj = asdict(obj)
+    text = json.dumps(obj, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+def dataset_fingerprint(path: Path) -> str | None:
+    """What a later stage compares to decide whether its input changed: a view's fingerprint
+    (its shards' keys and content fingerprints), or a plain dataset's saved state."""
+    from echovox.dataview import is_view, read_view
+
+    path = Path(path)
+    if is_view(path):
+        return read_view(path)["fingerprint"]
+    state = path / "state.json"
+    return digest(state.read_text()) if state.is_file() else None
 
 
 # --------------------------------------------------------------------------- sharded map
+#
+# A stage's input is a list of units (one upstream shard each, or the rows of a listing),
+# each with a fingerprint that changes whenever its rows may have. A unit is cut into shards
+# of `shard_size` rows; a shard is named by its key and stamped with a fingerprint of
+# (unit fingerprint, slice, stage parameters). A rerun keeps every shard whose stamp still
+# matches and computes only new or changed ones, so a corpus that grows by a subset costs only
+# the new subset, at every stage; a shard whose unit is gone is dropped from the output.
+
+
+@dataclass
+class Unit:
+    """Rows processed (or reused) together: `rows` is a list of dicts or the path of a dataset
+    folder (an upstream shard). speakers: the speakers in it, when known."""
+
+    key: str
+    fingerprint: str
+    rows: list[dict] | str
+    n_rows: int
+    speakers: list[str] = field(default_factory=list)
+
+
+def units_of(source) -> list[Unit]:
+    """The units of a stage's input: a view's shards, a plain dataset folder (one unit), or a
+    list of rows (one unit)."""
+    from echovox.dataview import is_view, read_view
+
+    if isinstance(source, list):
+        speakers = sorted({str(r["speaker"]) for r in source if "speaker" in r})
+        return [Unit("all", digest(source), source, len(source), speakers)]
+    path = Path(source)
+    if is_view(path):
+        body = read_view(path)
+        return [
+            Unit(
+                u["key"],
+                u["fingerprint"],
+                str((path / u["path"]).resolve()),
+                u["n_rows"],
+                u.get("speakers", []),
+            )  # fmt: skip
+            for u in body.get("units", [])
+        ]
+    ds = load_dataset_dir(path)
+    speakers = sorted(map(str, ds.unique("speaker"))) if "speaker" in ds.column_names else []
+    return [Unit("all", dataset_fingerprint(path) or "", str(path), len(ds), speakers)]
 
 
 def _resolve(fn_path: str) -> Callable:
@@ -132,39 +201,66 @@ def _resolve(fn_path: str) -> Callable:
     return getattr(importlib.import_module(module), name)
 
 
-def _shard_dir(work: Path, index: int) -> Path:
-    return work / f"shard-{index:05d}"
+@dataclass
+class Piece:
+    """One shard to be: rows a..b of a unit, published as work/<name>."""
+
+    name: str
+    key: str
+    fingerprint: str
+    source: list[dict] | str
+    a: int
+    b: int
 
 
-def _process_shards(
-    fn_path: str, shards: list[tuple[int, list[dict]]], params: Any, work: str, features, queue
-) -> None:
-    """Worker body: process shards one by one, publishing each atomically."""
-    fn = _resolve(fn_path)
-    work = Path(work)
-    for index, source, a, b in shards:
-        out = _shard_dir(work, index)
-        if out.exists():
-            continue
-        rows = _slice(source, a, b)
-        result: ShardResult = fn(rows, params)
-        ds = rows_to_dataset(result.rows, features)
-        tmp = work / f".shard-{index:05d}.tmp-{os.getpid()}"
-        if tmp.exists():
-            shutil.rmtree(tmp)
-        _save(ds, tmp / "data")
-        write_json(tmp / "report.json", {"n_in": len(rows), "skipped": result.skipped})
-        os.replace(tmp, out)  # the commit point of this shard
-        if queue is not None:
-            queue.put(len(rows))
-
-
-def _slice(source, a: int, b: int) -> list[dict]:
-    """Rows a..b of a list or of an on-disk Dataset. A Dataset is only read shard by shard, so
-    a stage over tens of millions of utterances never holds them all as Python dicts."""
+def _read_rows(source, a: int, b: int) -> list[dict]:
+    """Rows a..b of a list or of a dataset folder: a stage over tens of millions of utterances
+    never holds them all as Python dicts."""
     if isinstance(source, list):
         return source[a:b]
-    return source.select(range(a, b)).to_list()
+    from datasets import load_from_disk
+
+    return load_from_disk(source).select(range(a, b)).to_list()
+
+
+def _publish(work: Path, piece: Piece, ds, report: dict) -> None:
+    """Write the shard to a temporary folder, then rename it into place (the commit point); a
+    stale shard of the same key is moved aside first and deleted after."""
+    tmp = work / f".{piece.name}.tmp-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    _save(ds, tmp / "data")
+    write_json(tmp / "report.json", report)
+    out = work / piece.name
+    old = work / f".{piece.name}.old-{os.getpid()}"
+    if out.exists():
+        os.replace(out, old)
+    os.replace(tmp, out)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def _process_shards(fn_path: str, pieces: list[Piece], params, work: str, features, queue):
+    """Worker body: process pieces one by one, publishing each atomically."""
+    fn = _resolve(fn_path)
+    work = Path(work)
+    for piece in pieces:
+        rows = _read_rows(piece.source, piece.a, piece.b)
+        result: ShardResult = fn(rows, params)
+        ds = rows_to_dataset(result.rows, features)
+        speakers = sorted({str(r["speaker"]) for r in result.rows if "speaker" in r})
+        report = {
+            "key": piece.key,
+            "fingerprint": piece.fingerprint,
+            # what the next stage is keyed on: the output itself, so a shard that was redone
+            # (new settings, a touched file) with the same result costs the next stage nothing
+            "content": digest(result.rows),
+            "n_in": len(rows),
+            "n_out": len(ds),
+            "skipped": result.skipped,
+            "speakers": speakers,
+        }
+        _publish(work, piece, ds, report)
+        if queue is not None:
+            queue.put(len(rows))
 
 
 def _worker_entry(fn_path, shards, params, work, features, queue, worker_index, env):
@@ -184,11 +280,13 @@ def worker_index() -> int:
 
 @dataclass
 class ShardJob:
-    """A stage's map over its rows, shard by shard. fn_path: the function, as
+    """A stage's map over its input, shard by shard. fn_path: the function, as
     'module:function' so that spawned workers can import it, called as fn(rows, params) ->
     ShardResult. Each shard of `shard_size` rows is published under `work`; once every shard
-    exists they are merged into the dataset at `out` (with `features`). desc: the progress
-    bar's label."""
+    exists, a view over them (echovox.dataview, no copy) is written at `out`. desc: the
+    progress bar's label. stamp: what, besides the input, decides a shard's content (the
+    stage's settings that change its output; default `params`); unit_stamp(unit) adds a
+    per-unit part (e.g. the split of the unit's speakers)."""
 
     fn_path: str
     params: Any
@@ -197,67 +295,75 @@ class ShardJob:
     features: Any
     shard_size: int
     desc: str = ""
+    stamp: Any = None
+    unit_stamp: Callable[[Unit], Any] | None = None
 
 
-def run_sharded(job: ShardJob, rows, workers, report: StageReport):
-    """Map job.fn over `rows` (a list of dicts, or a `datasets.Dataset`, which is then read
-    shard by shard) in shards, then merge every shard into the dataset at job.out.
+def plan_pieces(job: ShardJob, units: list[Unit]) -> list[Piece]:
+    stamp = digest(job.params if job.stamp is None else job.stamp)
+    pieces = []
+    for unit in units:
+        extra = digest(job.unit_stamp(unit)) if job.unit_stamp else ""
+        size = max(1, job.shard_size)
+        for k in range(math.ceil(unit.n_rows / size)):
+            key = f"{unit.key}#{k}"
+            fp = digest([unit.fingerprint, k, size, stamp, extra])
+            name = "shard-" + hashlib.sha1(key.encode()).hexdigest()[:20]
+            b = min(unit.n_rows, (k + 1) * size)
+            pieces.append(Piece(name, key, fp, unit.rows, k * size, b))
+    return pieces
+
+
+def _up_to_date(work: Path, piece: Piece) -> bool:
+    rep = work / piece.name / "report.json"
+    return rep.is_file() and read_json(rep).get("fingerprint") == piece.fingerprint
+
+
+def run_sharded(job: ShardJob, source, workers, report: StageReport):
+    """Map job.fn over `source` (units_of: a view, a dataset folder or a list of rows) in
+    shards, computing only shards that are missing or whose input or settings changed, then
+    write the view job.out over every shard.
 
     workers: the recipe's WorkConfig. Rank r of its `world_size` takes shards r,
-    r + world_size, ...; its `num_proc` local processes split those again. The merge happens
-    only once every shard of every rank exists; until then `report.complete` is False and
-    job.out is not written. Returns the merged dataset or None."""
+    r + world_size, ... (in key order); its `num_proc` local processes split those again. The
+    view is written only once every shard of every rank is up to date; until then
+    `report.complete` is False. Returns the view as a Dataset, or None."""
     work = Path(job.work)
     work.mkdir(parents=True, exist_ok=True)
-    n_shards = math.ceil(len(rows) / job.shard_size)
-    _check_plan(work, {"n_items": len(rows), "shard_size": job.shard_size, "n_shards": n_shards})
+    units = source if isinstance(source, list) and source and isinstance(source[0], Unit) else None
+    pieces = plan_pieces(job, units if units is not None else units_of(source))
     rank, world_size = workers.rank, workers.world_size
-    # a killed worker leaves its half-written shard in a tmp folder: drop ours (only this
-    # rank writes these shard numbers, so another rank's live work is never touched)
-    for tmp in work.glob(".shard-*.tmp-*"):
-        if int(tmp.name.split("-")[1].split(".")[0]) % world_size == rank:
+    ours = [p for i, p in enumerate(pieces) if i % world_size == rank]
+    mine = [p for p in ours if not _up_to_date(work, p)]
+    for p in mine:  # a killed worker's half-written shard (only this rank writes these names)
+        for tmp in work.glob(f".{p.name}.*"):
             shutil.rmtree(tmp, ignore_errors=True)
-    size = job.shard_size
-    mine = [
-        (i, rows, i * size, min(len(rows), (i + 1) * size))
-        for i in range(n_shards)
-        if i % world_size == rank and not _shard_dir(work, i).exists()
-    ]
-    already = n_shards - len(mine) - sum(1 for i in range(n_shards) if i % world_size != rank)
-    if already:
-        report.notes.append(f"{already} shard(s) were already done (resumed)")
+    report.counts["shards reused"] = len(ours) - len(mine)
+    report.counts["shards processed"] = len(mine)
+    report.counts["items processed"] = sum(p.b - p.a for p in mine)
+    if len(ours) > len(mine):
+        report.notes.append(
+            f"{len(ours) - len(mine)} shard(s) were already done (resumed, or their input "
+            "is unchanged)"
+        )
     if mine:
         _process_here_or_in_workers(job, mine, workers.num_proc)
-    present = [i for i in range(n_shards) if _shard_dir(work, i).exists()]
-    if len(present) < n_shards:
+    stale = [p for p in pieces if not _up_to_date(work, p)]
+    if stale:
         report.complete = False
         report.notes.append(
-            f"{len(present)} of {n_shards} shards exist; the others belong to other ranks. "
-            "Rerun with --rank 0 once every rank has finished, to merge."
+            f"{len(pieces) - len(stale)} of {len(pieces)} shards are done; the others belong "
+            "to other ranks. Rerun with --rank 0 once every rank has finished, to merge."
         )
         return None
-    return _merge_shards(job, n_shards, report)
-
-
-def _check_plan(work: Path, plan: dict) -> None:
-    """Shards are only resumed for the very input they were cut from."""
-    plan_path = work / "plan.json"
-    if not plan_path.exists():
-        write_json(plan_path, plan)
-        return
-    old = read_json(plan_path)
-    if old != plan:
-        raise RuntimeError(
-            f"{work} holds shards of a different input ({old} vs now {plan}); the previous "
-            "stage changed. Rerun this stage with --force to start it over."
-        )
+    return _write_view(job, pieces, report)
 
 
 def _process_here_or_in_workers(job: ShardJob, mine, num_proc: int) -> None:
     """This rank's shards, in this process (num_proc 1) or in num_proc spawned ones."""
     from tqdm.auto import tqdm
 
-    total = sum(b - a for _, _, a, b in mine)
+    total = sum(p.b - p.a for p in mine)
     bar = tqdm(total=total, desc=job.desc, unit="item", dynamic_ncols=True)
     if num_proc <= 1:
         queue = _ListQueue(bar)
@@ -289,22 +395,37 @@ def _spawn_workers(job: ShardJob, mine, num_proc: int, bar) -> None:
         raise RuntimeError(f"{len(failed)} worker(s) failed (exit codes {failed})")
 
 
-def _merge_shards(job: ShardJob, n_shards: int, report: StageReport):
-    from datasets import concatenate_datasets
+def _write_view(job: ShardJob, pieces: list[Piece], report: StageReport):
+    """The stage's output: a view over its shards in key order (no copy). Shards of units that
+    are gone from the input are left out of it."""
+    from echovox.dataview import load_view, write_view
 
-    parts, n_in = [], 0
-    for i in range(n_shards):
-        d = _shard_dir(Path(job.work), i)
-        parts.append(load_dataset_dir(d / "data"))
-        rep = read_json(d / "report.json")
+    work = Path(job.work)
+    units, n_in, n_out = [], 0, 0
+    for p in pieces:
+        rep = read_json(work / p.name / "report.json")
         n_in += rep["n_in"]
         for item, reason in rep["skipped"]:
             report.skip(item, reason)
-    merged = concatenate_datasets(parts) if parts else rows_to_dataset([], job.features)
-    save_dataset_atomic(merged, job.out)
+        n_out += rep["n_out"]
+        data = os.path.relpath((work / p.name / "data").resolve(), Path(job.out).resolve())
+        fingerprint = rep.get("content", p.fingerprint)
+        units.append({"key": p.key, "fingerprint": fingerprint, "n_rows": rep["n_out"],
+                      "path": data, "speakers": rep.get("speakers", [])})  # fmt: skip
+    parts = [work / p.name / "data" for p in pieces]
+    write_view(job.out, parts, job.features, meta={"units": units})
+    keep = {p.name for p in pieces}
+    gone = [d for d in work.glob("shard-*") if d.name not in keep]
+    if gone:
+        # left on disk, not deleted: input taken out of the config by mistake (a subset, a
+        # speaker) costs nothing to put back, ASR hours included
+        report.notes.append(
+            f"{len(gone)} shard(s) of {work} are not in the view: their input is no longer "
+            "there. They stay on disk, reused if it comes back; delete them to free the space"
+        )
     report.counts["input items"] = n_in
-    report.counts["output rows"] = len(merged)
-    return load_dataset_dir(job.out)
+    report.counts["output rows"] = n_out
+    return load_view(job.out)
 
 
 class _ListQueue:
@@ -322,10 +443,35 @@ class _ListQueue:
 
 @dataclass
 class Stage:
+    """fn None: not wired yet; `why` says what it waits for. probe(cfg): a cheap fingerprint
+    of the stage's input and settings; a stage whose probe differs from the one its `.done`
+    marker recorded runs again (and, its shards being keyed by content, does only what is
+    new). A stage without a probe is marked not done whenever an earlier stage runs."""
+
     number: int
     name: str
-    fn: Callable[..., StageReport] | None  # None: not wired yet; `why` says what it waits for
+    fn: Callable[..., StageReport] | None
     why: str = ""
+    probe: Callable[[Any], str | None] | None = None
+
+
+def _marker_probe(marker: Path) -> str | None:
+    try:
+        return json.loads(marker.read_text()).get("input")
+    except (OSError, ValueError, AttributeError):
+        return None  # a marker from before probes: plain text
+
+
+def _is_done(cfg, st: Stage, force: bool) -> bool:
+    marker = done_marker(cfg.exp, st.number)
+    if force or not marker.exists():
+        return False
+    if st.probe is not None and st.fn is not None and st.probe(cfg) != _marker_probe(marker):
+        print(f"stage {st.number} ({st.name}): its input or settings changed since it was "
+              "done; running it again (unchanged shards are reused)", flush=True)  # fmt: skip
+        return False
+    print(f"stage {st.number} ({st.name}): already done ({marker}); skipping", flush=True)
+    return True
 
 
 def run_stages(
@@ -338,33 +484,39 @@ def run_stages(
     last = stages[-1].number if stop_stage is None else stop_stage
     reports = []
     for st in stages:
-        if not first <= st.number <= last:
-            continue
-        marker = done_marker(exp, st.number)
-        if marker.exists() and not force:
-            print(f"stage {st.number} ({st.name}): already done ({marker}); skipping", flush=True)
+        if not first <= st.number <= last or _is_done(cfg, st, force):
             continue
         if st.fn is None:
             print(f"stage {st.number} ({st.name}): not wired yet: {st.why}. Stopping here.")
             break
         print(f"stage {st.number} ({st.name}): starting", flush=True)
-        # this stage's output is about to change: later stages built on the old one are stale
+        # this stage's output is about to change: later stages that cannot tell by a probe
+        # whether their input changed are stale
         for later in stages:
             stale = done_marker(exp, later.number)
-            if later.number > st.number and stale.exists():
+            if later.number > st.number and later.probe is None and stale.exists():
                 stale.unlink()
                 print(f"  stage {later.number} marked not done: its input is being rebuilt")
         t0 = time.time()
         report = st.fn(cfg, force=force)
         report.seconds = time.time() - t0
         print(report.format(), flush=True)
-        write_json(exp / "reports" / f"stage{st.number}.json", asdict(report))
         reports.append(report)
         if not report.complete:
+            write_json(exp / "reports" / f"stage{st.number}.json", asdict(report))
             break
-        marker.parent.mkdir(parents=True, exist_ok=True)
-        marker.write_text(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {report.seconds:.1f}s\n")
+        if launcher_rank() != 0:
+            continue  # under torchrun or srun every process runs the stage; rank 0 records it
+        write_json(exp / "reports" / f"stage{st.number}.json", asdict(report))
+        stamp = {"time": time.strftime("%Y-%m-%d %H:%M:%S"), "seconds": round(report.seconds, 1),
+                 "input": st.probe(cfg) if st.probe else None}  # fmt: skip
+        write_json(done_marker(exp, st.number), stamp)
     return reports
+
+
+def launcher_rank() -> int:
+    """This process's global rank under torchrun (RANK) or srun (SLURM_PROCID), else 0."""
+    return int(os.environ.get("RANK", os.environ.get("SLURM_PROCID", "0")))
 
 
 def reset_work(work: Path) -> None:

@@ -14,21 +14,19 @@ Running on N GPUs:
 
 from __future__ import annotations
 
+import dataclasses
 import math
+import shutil
+import zlib
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
 from echovox.audio import AudioError, load_audio
+from echovox.checkpoint import write_json
 
-from .stage import (
-    ShardJob,
-    ShardResult,
-    StageReport,
-    load_dataset_dir,
-    run_sharded,
-    save_dataset_atomic,
-)
+from .stage import ShardJob, ShardResult, StageReport, run_sharded
 
 INT16_MAX = 32767
 
@@ -51,6 +49,25 @@ def tokens_features():
     )
 
 
+class CodecUnavailable(RuntimeError):
+    """tokenize.codec cannot be loaded: the message says what to pass instead."""
+
+    def __init__(self, codec: str, err: BaseException):
+        hub = not Path(codec).exists()
+        hint = (
+            " It is not a local folder, so it would come from the Hugging Face hub, which "
+            "cannot be reached (offline, or HF_HUB_OFFLINE set) or does not have it."
+            if hub
+            else ""
+        )
+        super().__init__(
+            f"tokenize.codec {codec!r} cannot be loaded ({type(err).__name__}: "
+            f"{str(err).splitlines()[0][:200]}).{hint} Pass a local codec folder instead: "
+            "--codec PATH (or tokenize.codec: PATH), e.g. one written by `echovox codec train` "
+            "or a downloaded copy of facebook/encodec_24khz (config.json + weights)."
+        )
+
+
 @dataclass
 class TokenizeParams:
     codec: str
@@ -70,7 +87,10 @@ def load_codec(p: TokenizeParams):
 
         from .asr import pick_device
 
-        codec = Codec.from_pretrained(p.codec, device=pick_device(p.device)).eval()
+        try:
+            codec = Codec.from_pretrained(p.codec, device=pick_device(p.device)).eval()
+        except (OSError, ValueError) as err:  # hub errors are OSErrors; bad folders ValueErrors
+            raise CodecUnavailable(p.codec, err) from err
         if codec.codebook_size - 1 > INT16_MAX:
             raise ValueError(
                 f"codebook size {codec.codebook_size} does not fit int16 token storage"
@@ -125,9 +145,6 @@ def tokenize_shard(rows: list[dict], p: TokenizeParams) -> ShardResult:
 
 
 def stage_tokenize(cfg, force: bool = False) -> StageReport:
-    from echovox.checkpoint import write_json
-
-    from .phonemes import SPLITS
     from .stage import reset_work
 
     report = StageReport(5, "tokenize")
@@ -140,31 +157,25 @@ def stage_tokenize(cfg, force: bool = False) -> StageReport:
     work = cfg.exp / "shards" / "tokenize"
     if force:
         reset_work(work)
-    phon = load_dataset_dir(cfg.exp / "phonemes")
     params = TokenizeParams(t.codec, t.n_q, t.batch_size, t.device)
+    # on the CPU: only its shape is needed here, and the GPUs are for the workers. Fails
+    # here, with what to pass instead, before any shard
+    codec = load_codec(dataclasses.replace(params, device="cpu"))
+    out = cfg.exp / "tokens"
     job = ShardJob(
         fn_path="echovox.recipes.tokens:tokenize_shard",
         params=params,
         work=work,
-        out=work.parent / "tokens-all",
+        out=out / "all",
         features=tokens_features(),
         shard_size=cfg.work.shard_size,
         desc="tokenize",
+        stamp={"codec": t.codec, "n_q": t.n_q},
     )
-    ds = run_sharded(job, phon, cfg.work, report)
+    ds = run_sharded(job, cfg.exp / "phonemes", cfg.work, report)
     if ds is None:
         return report
-    codec = load_codec(params)
-    out = cfg.exp / "tokens"
-    for split in SPLITS:
-        part = ds.filter(
-            lambda col, want=split: [s == want for s in col], batched=True, input_columns="split"
-        )
-        save_dataset_atomic(part, out / split)
-        report.counts[f"{split} utterances"] = len(part)
-        report.hours[split] = round(sum(part["duration"]) / 3600.0, 4)
-    import shutil
-
+    write_split_views(ds, out, report)
     shutil.copy(cfg.exp / "symbols.json", out / "symbols.json")
     write_json(
         out / "codec.json",
@@ -176,5 +187,49 @@ def stage_tokenize(cfg, force: bool = False) -> StageReport:
             "codebook_size": codec.codebook_size,
         },
     )
-    report.notes.append(f"token sets in {out}/{{train,dev,test}}, symbol table and codec.json")
+    report.notes.append(
+        f"token views in {out}/{{train,dev,test}} (indexes over {out}/all's shards, with a "
+        "length index), symbol table and codec.json"
+    )
     return report
+
+
+def write_split_views(ds, out: Path, report: StageReport) -> None:
+    """tokens/{train,dev,test}: index views over tokens/all (no copy), each with a length
+    index (n_frames, n_phonemes) that a training rank reads instead of scanning columns.
+    Too few speakers for a dev split (fewer than three): a fixed 2 % of the training
+    utterances (by a hash of their id) stand in, so that validation never meets an empty set."""
+    import pyarrow.compute as pc
+
+    from echovox.dataview import write_view
+
+    from .phonemes import SPLITS
+
+    table = ds.data  # the shards' Arrow table, memory mapped
+    split = table.column("split")
+    frames = table.column("n_frames").to_numpy()
+    n_phon = pc.list_value_length(table.column("phonemes")).to_numpy()
+    index = {s: np.flatnonzero(pc.equal(split, s).to_numpy(zero_copy_only=False)) for s in SPLITS}
+    if len(index["dev"]) == 0 and len(index["train"]) > 1:
+        ids = table.column("id").to_pylist()
+        held = np.array([zlib.crc32(ids[i].encode()) % 50 == 0 for i in index["train"]])
+        if not held.any():
+            held[0] = True
+        index["dev"], index["train"] = index["train"][held], index["train"][~held]
+        report.notes.append(
+            f"no dev speakers (too few speakers): {len(index['dev'])} training utterances "
+            "(2 %, by id hash) are the dev split instead; its loss then measures seen voices"
+        )
+    parts = [Path(p) for p in _view_parts(out / "all")]
+    for s in SPLITS:
+        i = index[s]
+        lengths = {"n_frames": frames[i], "n_phonemes": n_phon[i]}
+        write_view(out / s, parts, tokens_features(), index=i, lengths=lengths)
+        report.counts[f"{s} utterances"] = len(i)
+        report.hours[s] = round(float(np.asarray(table.column("duration"))[i].sum()) / 3600, 4)
+
+
+def _view_parts(path: Path) -> list[str]:
+    from echovox.dataview import read_view
+
+    return [str((path / p).resolve()) for p in read_view(path)["parts"]]

@@ -61,7 +61,11 @@ def run_yaml(cfg, kind: str) -> Path:
     out = lm_dir(cfg, kind)
     tokens = cfg.exp / "tokens"
     data.setdefault("data", {}).update(train=str(tokens / "train"), val=str(tokens / "dev"))
+    _codec_from_tokens(data, tokens)
     trainer = data.setdefault("trainer", {})
+    for key in ("devices", "num_nodes"):
+        if getattr(cfg.lm, key) is not None:
+            trainer[key] = getattr(cfg.lm, key)
     logger = trainer.get("logger")
     if isinstance(logger, dict):
         logger.setdefault("init_args", {})["save_dir"] = str(out)
@@ -75,8 +79,26 @@ def run_yaml(cfg, kind: str) -> Path:
             args["dirpath"] = str(out / (name if name in CHECKPOINT_DIRS else CHECKPOINT_DIRS[0]))
     out.mkdir(parents=True, exist_ok=True)
     path = out / "train.yaml"
-    path.write_text(f"# written by the recipe's stage 6 from {src}\n" + yaml.safe_dump(data))
+    # every rank of a multi-node launch writes the same file: a rename keeps it whole
+    tmp = out / f".train.yaml.{os.getpid()}"
+    tmp.write_text(f"# written by the recipe's stage 6 from {src}\n" + yaml.safe_dump(data))
+    os.replace(tmp, path)
     return path
+
+
+def _codec_from_tokens(data: dict, tokens: Path) -> None:
+    """The frame rate (so prompt seconds become the right frame counts) and the codebooks come
+    from the codec the tokens were made with (tokens/codec.json), never from the YAML."""
+    from echovox.checkpoint import read_json
+
+    if not (tokens / "codec.json").is_file():
+        return
+    codec = read_json(tokens / "codec.json")
+    data["data"]["frame_rate"] = float(codec["frame_rate"])
+    model = data.setdefault("model", {})
+    overrides = model.get("model_overrides") or {}
+    overrides.update(n_codebooks=int(codec["n_q"]), codebook_size=int(codec["codebook_size"]))
+    model["model_overrides"] = overrides
 
 
 def _command(cfg, kind: str) -> list[str]:
@@ -217,29 +239,58 @@ def check_same_tokens(tokenized_with: str, codec: str) -> None:
         )
 
 
+def build_eval_list(cfg, report: StageReport):
+    """Stage 8's list in exp_dir/eval/list: LibriSpeech test-clean by VALL-E's protocol when
+    eval.librispeech is set, else the recipe's test split. None when there is nothing to
+    score."""
+    from echovox.eval.testlist import (
+        ListSpec,
+        build_test_list,
+        librispeech_utterances,
+        synthetic_utterances,
+    )
+
+    e = cfg.eval
+    if e.librispeech:
+        root = Path(e.librispeech)
+        if not root.is_dir():
+            raise FileNotFoundError(
+                f"eval.librispeech {root} does not exist. Stage 8 scores VALL-E's protocol "
+                "on LibriSpeech test-clean (unpack test-clean.tar.gz from openslr.org/12 "
+                "there), or set eval.librispeech: null to score the recipe's own test split"
+            )
+        utts, source = librispeech_utterances(root), f"librispeech {root}"
+        report.notes.append(f"VALL-E protocol: {source}, {e.min_seconds}-{e.max_seconds} s "
+                            f"targets, {e.prompt_seconds} s prompts")  # fmt: skip
+    else:
+        speakers = Path(cfg.corpus.root) / "speakers.json"
+        use = speakers if cfg.recipe == "synthetic" and speakers.is_file() else None
+        utts, source = synthetic_utterances(cfg.exp / "phonemes", use), str(cfg.exp)
+    if not utts:
+        report.notes.append("the test split is empty: nothing to evaluate")
+        return None
+    spec = ListSpec(per_speaker=e.per_speaker or None, seed=e.seed, modes=tuple(e.modes),
+                    min_seconds=e.min_seconds, max_seconds=e.max_seconds,
+                    prompt_seconds=e.prompt_seconds)  # fmt: skip
+    return build_test_list(utts, cfg.exp / "eval" / "list", spec, source=source)
+
+
 def stage_evaluate(cfg, force: bool = False) -> StageReport:
     """Stage 8: build a test list from the test split (the synthetic corpus's held-out voices)
     into exp_dir/eval/list and score exp_dir/model on it into exp_dir/eval/results."""
     import torch
 
     from echovox.eval.run import RunOptions, run_evaluation
-    from echovox.eval.testlist import ListSpec, build_test_list, synthetic_utterances
 
     t0 = time.time()
     report = StageReport(8, "evaluate")
     if not (model_dir(cfg) / "config.json").is_file():
         raise FileNotFoundError(f"{model_dir(cfg)} is missing: run stage 7 first")
-    speakers = Path(cfg.corpus.root) / "speakers.json"
-    utts = synthetic_utterances(
-        cfg.exp / "phonemes", speakers if cfg.recipe == "synthetic" and speakers.is_file() else None
-    )
-    if not utts:
-        report.notes.append("the test split is empty: nothing to evaluate")
+    built = build_eval_list(cfg, report)
+    if built is None:
         report.seconds = time.time() - t0
         return report
     e = cfg.eval
-    spec = ListSpec(per_speaker=e.per_speaker, seed=e.seed, modes=tuple(e.modes))
-    built = build_test_list(utts, cfg.exp / "eval" / "list", spec, source=str(cfg.exp))
     threads = torch.get_num_threads()
     if e.threads:
         torch.set_num_threads(e.threads)

@@ -1,6 +1,6 @@
 """Imports point down the layers, function-local ones included.
 
-    echovox.audio, .checkpoint, .config_files, .version      the bottom: no echovox imports
+    echovox.audio, .checkpoint, .config_files, .dataview, .version  the bottom: no echovox imports
     echovox.text < echovox.codec < echovox.lm                   models and their training
     echovox.model_dir                                          the model-directory format
     echovox.app, echovox.eval                                  serving and evaluation (each may
@@ -34,6 +34,7 @@ LAYERS = {
     "echovox.audio": 0,
     "echovox.checkpoint": 0,
     "echovox.config_files": 0,
+    "echovox.dataview": 0,
     "echovox.version": 0,
     "echovox.text": 1,
     "echovox.codec": 2,

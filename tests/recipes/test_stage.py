@@ -91,10 +91,29 @@ def test_local_processes_give_the_same_dataset(tmp_path):
     assert len(out[1]) == 12 and out[1] == out[2]
 
 
-def test_changed_input_is_refused(tmp_path):
-    _run(tmp_path, [{"x": i} for i in range(5)])
-    with pytest.raises(RuntimeError, match="different input"):
-        _run(tmp_path, [{"x": i} for i in range(6)])
+def test_changed_settings_recompute_and_a_grown_input_reuses(tmp_path):
+    from echovox.recipes.stage import Unit
+
+    def units(n):  # one unit per ten rows: a unit's fingerprint is its content
+        return [Unit(f"u{k}", f"fp{k}", [{"x": i} for i in range(10 * k, 10 * k + 10)], 10)
+                for k in range(n)]  # fmt: skip
+
+    def go(n, power=2):
+        report = StageReport(9, "test")
+        job = ShardJob(FN, power, tmp_path / "w", tmp_path / "o", _features(), shard_size=5)
+        return run_sharded(job, units(n), WorkConfig(), report), report
+
+    ds, report = go(2)
+    assert report.counts["shards processed"] == 4 and list(ds["x"]) == _expected(20)
+    ds, report = go(3)  # one more unit: only its two shards run
+    assert report.counts["shards processed"] == 2 and report.counts["shards reused"] == 4
+    assert list(ds["x"]) == _expected(30)
+    ds, report = go(1)  # units gone: their shards leave the output, not the disk
+    assert list(ds["x"]) == _expected(10) and "not in the view" in report.notes[-1]
+    ds, report = go(3)  # and come back for free
+    assert report.counts["shards processed"] == 0 and list(ds["x"]) == _expected(30)
+    ds, report = go(1, power=3)  # new settings: every shard again
+    assert report.counts["shards processed"] == 2 and ds["y"][1] == 1
 
 
 def test_rerunning_a_stage_invalidates_later_markers(tmp_path):
