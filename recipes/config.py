@@ -217,7 +217,7 @@ class EvalConfig:
     per_speaker: int = 10  # 0: every utterance (VALL-E's test-clean list)
     modes: list[str] = field(default_factory=lambda: ["cross"])
     seed: int = 0
-    asr: str = "pocketsphinx"
+    asr: str = "whisper"
     asr_model: str | None = None
     speaker_encoder: str = "resemblyzer"
     speaker_model: str | None = None
