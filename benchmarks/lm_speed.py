@@ -224,7 +224,9 @@ def bench_step(preset: str, args, out: dict) -> None:
     """Per-step decode time at batch 1 of the code before this benchmark's commit (git
     --baseline), the current code and the plain loop, interleaved over --step_repeats rounds
     in a rotating order (the CPU is shared: only a side-by-side ratio means anything), with
-    the weight-streaming floor from the measured copy bandwidth. Medians."""
+    the weight-streaming floor from the measured copy bandwidth. Medians. Wall time is of the
+    token loop alone; CPU time (process time, which leaves out waiting for a core on a loaded
+    machine) is of the whole call, so it includes the prefill, about 1 % at these lengths."""
     n = max(args.tokens)
     cfg = ARConfig.from_name(preset, dropout=0.0, max_frames=n + args.prompt + 8)
     model = ARModel(cfg).eval().to(DEVICE)
@@ -244,16 +246,30 @@ def bench_step(preset: str, args, out: dict) -> None:
         variants["old_half_weights"] = lambda: decode_ms(old_gen, old_model, ph, pc, n, True)
     except RuntimeError as e:  # no git repository (an installed copy): time the new code only
         row["baseline"] = f"unavailable: {e}"
-    times: dict[str, list[float]] = {k: [] for k in [*variants, "copy_GB_s"]}
     names = list(variants)
+    wall: dict[str, list[float]] = {k: [] for k in [*names, "copy_GB_s"]}
+    cpu: dict[str, list[float]] = {k: [] for k in names}
     for r in range(args.step_repeats):
-        times["copy_GB_s"].append(memory_bandwidth() / 1e9)
+        wall["copy_GB_s"].append(memory_bandwidth() / 1e9)
         for name in names[r % len(names) :] + names[: r % len(names)]:
-            times[name].append(variants[name]())
-    med = {k: statistics.median(v) for k, v in times.items()}
-    for k in variants:
+            c0 = time.process_time()
+            wall[name].append(variants[name]())
+            cpu[name].append(1e3 * (time.process_time() - c0) / n)
+    med = {k: statistics.median(v) for k, v in wall.items()}
+    for k in names:
         row[k] = {"ms_per_step": round(med[k], 3), "tok_s": round(1e3 / med[k], 1)}
-        row[k]["runs_ms"] = [round(t, 2) for t in times[k]]
+        row[k]["cpu_ms_per_step"] = round(statistics.median(cpu[k]), 3)
+        row[k]["runs_ms"] = [round(t, 2) for t in wall[k]]
+        row[k]["runs_cpu_ms"] = [round(t, 2) for t in cpu[k]]
+    # the ratio within each round (neighbours in time share the machine's load), then its
+    # median; CPU time leaves out the time the process waited for a core
+    pairs = [("old_fp32", "new_fp32"), ("old_half_weights", "new_half_weights")]
+    pairs.append(("plain_loop_fp32", "new_fp32"))
+    for a, b in pairs:
+        if a in wall:
+            for kind, t in (("wall", wall), ("cpu", cpu)):
+                ratios = [x / y for x, y in zip(t[a], t[b])]
+                row[f"{a}_over_{b}_{kind}"] = round(statistics.median(ratios), 3)
     row.update(step_floor(model, args, med["copy_GB_s"], med))
     out["ar_step"].append(row)
     print(json.dumps(row), file=sys.stderr)
