@@ -61,6 +61,7 @@ class ARModel(nn.Module):
         self.cache: KVCache | None = None
         self._half: tuple[tuple, list, Tensor] | None = None  # (weights' versions, blocks, head)
         self._use_half = False
+        self._align_rows: Tensor | None = None  # see _align_step_rows
 
     # ---------------------------------------------------------------- embeddings and masks
     def _check_lengths(self, n_text: int, n_audio: int) -> None:
@@ -181,6 +182,7 @@ class ARModel(nn.Module):
         cache.length = L + T
         cache.dense = bool(valid.all())
         cache.text_len = L
+        self._align_rows = self._align_step_rows() if self.config.align_layers else None
         last = L + audio_lens - 1  # [B]
         h = x[torch.arange(x.shape[0], device=x.device), last]
         return self.head(self.norm(h))
@@ -215,16 +217,25 @@ class ARModel(nn.Module):
         cache.length = slot + 1
         return self.norm(x) @ self.head.weight
 
+    def _align_step_rows(self) -> Tensor:
+        """bool [B, H, 1, S_max]: which cache slots each head's query may see in a decode step
+        of an alignment layer: valid slots, but for the alignment heads only the text slots
+        (the first `cache.text_len`). Made once at prefill; each step opens its own slot."""
+        cache, c = self.cache, self.config
+        B, S = cache.valid.shape
+        rows = cache.valid[:, None, None, :].expand(B, c.n_heads, 1, S).clone()
+        rows[:, : c.align_heads, :, cache.text_len :] = False
+        return rows
+
     def _step_masks(self, mask: Tensor | None, slot: int) -> list[Tensor | None]:
         """Each layer's mask for a decode step: alignment layers' alignment heads see only the
-        text slots (the first `cache.text_len`)."""
+        text slots (see `_align_step_rows`; a slot past the text stays closed to them)."""
         c = self.config
         if not c.align_layers:
             return [mask] * c.n_layers
-        cache = self.cache
-        B, H = cache.valid.shape[0], c.n_heads
-        valid = cache.valid[:, None, None, : slot + 1].expand(B, H, 1, slot + 1).clone()
-        valid[:, : c.align_heads, :, cache.text_len :] = False
+        rows = self._align_rows
+        rows[:, c.align_heads :, :, slot] = True
+        valid = rows.narrow(3, 0, slot + 1)
         return [valid if i in c.align_layers else mask for i in range(c.n_layers)]
 
     def num_parameters(self) -> int:

@@ -202,11 +202,10 @@ def _generate_ar(
     logits = _ARLogits(model, rows_in, audio_seqs, steps, use_cache, half_weights, s.cfg_scale)
     first = logits.first()
     t1 = time.perf_counter()
-    budgets = (torch.tensor(max_new, device=device), torch.tensor(min_new, device=device))
-    out, lengths, hit_eos = _sample_tokens(logits, first, s, budgets, steps, gen)
+    out, lengths, hit_eos = _sample_tokens(logits, first, s, (max_new, min_new), steps, gen)
     t2 = time.perf_counter()
-    codes = [out[i, : int(lengths[i])].clone() for i in range(B)]
-    reasons = ["eos" if bool(hit_eos[i]) else "max_frames" for i in range(B)]
+    codes = [out[i, : lengths[i]].clone() for i in range(B)]
+    reasons = ["eos" if hit_eos[i] else "max_frames" for i in range(B)]
     return ARResult(codes, reasons, prefill_seconds=t1 - t0, decode_seconds=t2 - t1)
 
 
@@ -291,48 +290,78 @@ class _ARLogits:
 
 def _sample_tokens(source: _ARLogits, logits: Tensor, s: SamplingSettings, budgets, steps, gen):
     """The decode loop: draw a token per item per step until every item has hit EOS or its
-    frame budget. budgets: ([B] most frames, [B] fewest frames before EOS). Returns the drawn
-    tokens [B, steps], each item's length before EOS and whether it hit EOS."""
+    frame budget. budgets: ([B] most frames, [B] fewest frames before EOS), lists of ints.
+    Returns the drawn tokens [B, steps], and per item its length before EOS and whether it
+    hit EOS (lists).
+
+    The stopping guards' bookkeeping runs on Python ints: the drawn tokens come to the host
+    once a step anyway (the loop must know when to stop), and at batch 1 a dozen tensor ops
+    of bookkeeping cost as much as a transformer layer. Bans are applied only on the steps
+    where some row needs one, which leaves the logits exactly as banning nothing would."""
     c = source.model.config
-    max_new_t, min_new_t = budgets
-    B, device = len(max_new_t), logits.device
+    max_new, min_new = budgets
+    B, device = len(max_new), logits.device
     out = torch.zeros(B, steps, dtype=torch.long, device=device)
-    lengths = torch.zeros(B, dtype=torch.long, device=device)
-    finished = torch.zeros(B, dtype=torch.bool, device=device)
-    hit_eos = torch.zeros(B, dtype=torch.bool, device=device)
-    last = torch.full((B,), -1, dtype=torch.long, device=device)
-    run = torch.zeros(B, dtype=torch.long, device=device)
-    W = s.repetition_window
+    state = _LoopState(B)
+    W, eos_until = s.repetition_window, max(min_new)
     for step in range(steps):
-        finished |= step >= max_new_t
-        logits = ban_tokens(logits, c.eos_id, step < min_new_t)
-        logits = ban_tokens(logits, last.clamp(min=0), run >= s.max_repeat_run)
+        state.finish_budgets(step, max_new)
+        if step < eos_until:
+            logits = ban_tokens(logits, c.eos_id, _flags([step < m for m in min_new], device))
+        repeats = [r >= s.max_repeat_run for r in state.run]
+        if any(repeats):
+            last = torch.tensor([max(t, 0) for t in state.last], device=device)
+            logits = ban_tokens(logits, last, _flags(repeats, device))
         if s.temperature == 0:
             tok = greedy(logits)
         else:
-            lo = max(0, step - W)
             tok = repetition_aware_sample(
                 logits,
-                out[:, lo:step],
+                out[:, max(0, step - W) : step],
                 temperature=s.temperature,
                 top_k=s.top_k,
                 top_p=s.top_p,
                 threshold=s.repetition_threshold,
                 generator=gen,
             )
-        is_eos = (tok == c.eos_id) & ~finished
-        hit_eos |= is_eos
-        active = ~finished & ~is_eos
-        finished |= is_eos
         out[:, step] = tok
-        lengths += active.long()
-        run = torch.where(tok == last, run + 1, torch.ones_like(run))
-        last = tok
-        if bool(finished.all()) or step == steps - 1:
+        toks = tok.tolist()
+        state.record(toks, c.eos_id)
+        if all(state.finished) or step == steps - 1:
             break
-        feed = torch.where(finished, torch.zeros_like(tok), tok)  # keep finished rows finite
-        logits = source.next(feed)
-    return out, lengths, hit_eos
+        if any(state.finished):  # keep finished rows finite
+            tok = torch.tensor([0 if f else t for f, t in zip(state.finished, toks)], device=device)
+        logits = source.next(tok)
+    return out, state.lengths, state.hit_eos
+
+
+def _flags(values: list[bool], device: torch.device) -> Tensor:
+    return torch.tensor(values, dtype=torch.bool, device=device)
+
+
+class _LoopState:
+    """Per item: finished, hit EOS, length before EOS, the last token and how many times in
+    a row it has come (for the repeat guard)."""
+
+    def __init__(self, B: int) -> None:
+        self.finished = [False] * B
+        self.hit_eos = [False] * B
+        self.lengths = [0] * B
+        self.last = [-1] * B
+        self.run = [0] * B
+
+    def finish_budgets(self, step: int, max_new: list[int]) -> None:
+        self.finished = [f or step >= m for f, m in zip(self.finished, max_new)]
+
+    def record(self, toks: list[int], eos_id: int) -> None:
+        for i, t in enumerate(toks):
+            is_eos = t == eos_id and not self.finished[i]
+            self.hit_eos[i] |= is_eos
+            if not (self.finished[i] or is_eos):
+                self.lengths[i] += 1
+            self.finished[i] |= is_eos
+            self.run[i] = self.run[i] + 1 if t == self.last[i] else 1
+            self.last[i] = t
 
 
 @torch.inference_mode()

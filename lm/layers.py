@@ -13,7 +13,7 @@ saves about six ops per layer per token.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
@@ -38,6 +38,8 @@ class KVCache:
     padded prefill leaves invalid slots in the middle, which attention must skip).
     `length` is the next free slot; every item of the batch writes the same slot per step.
     `dense` is True while no slot is invalid, so a step can skip the mask entirely.
+    `layers` holds each layer's (k, v) views [B, H, S_max, Dh], made once so that a decode
+    step does not index the layer out of the big tensors again (a few ops per layer per step).
     """
 
     k: Tensor
@@ -46,6 +48,11 @@ class KVCache:
     length: int = 0
     dense: bool = True
     text_len: int = 0  # slots before this hold the text (the AR's prefill writes it first)
+    layers: list[tuple[Tensor, Tensor]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        # select, not unbind: unbind's views may not be written in place while grad is on
+        self.layers = [(self.k[i], self.v[i]) for i in range(self.k.shape[0])]
 
     @classmethod
     def allocate(
@@ -201,12 +208,12 @@ class Block(nn.Module):
         a = self.attn
         H, Dh = a.n_heads, a.head_dim
         h = F.layer_norm(x, (D,), self.norm1.weight, self.norm1.bias)
-        qkv = _project(h, a.qkv, half, "qkv").view(B, 3, H, 1, Dh)
-        q = qkv[:, 0]
-        cache.k[layer, :, :, slot : slot + 1] = qkv[:, 1]
-        cache.v[layer, :, :, slot : slot + 1] = qkv[:, 2]
+        qkv = _project(h, a.qkv, half, "qkv").view(B, 3, H, Dh)
+        k, v = cache.layers[layer]  # [B, H, S_max, Dh]
+        k.select(2, slot).copy_(qkv[:, 1])
+        v.select(2, slot).copy_(qkv[:, 2])
         y = F.scaled_dot_product_attention(
-            q, cache.k[layer, :, :, : slot + 1], cache.v[layer, :, :, : slot + 1], attn_mask=mask
+            qkv[:, 0, :, None], k.narrow(2, 0, slot + 1), v.narrow(2, 0, slot + 1), attn_mask=mask
         )
         x = x + _project(y.view(B, D), a.out, half, "out")
         h = F.layer_norm(x, (D,), self.norm2.weight, self.norm2.bias)

@@ -17,6 +17,8 @@ def apply_temperature(logits: Tensor, temperature: float) -> Tensor:
     """logits / temperature; temperature must be > 0 (use `greedy` for temperature 0)."""
     if temperature <= 0:
         raise ValueError(f"temperature must be > 0, got {temperature}")
+    if temperature == 1:  # x / 1 is x exactly: skip the op (it runs once per decode step)
+        return logits
     return logits / temperature
 
 
@@ -24,7 +26,9 @@ def top_k_filter(logits: Tensor, k: int) -> Tensor:
     """Keep the k largest logits per row (and any tied with the k-th); k <= 0 keeps all."""
     if k <= 0 or k >= logits.shape[-1]:
         return logits
-    kth = torch.topk(logits, k, dim=-1).values[..., -1:]
+    # the k-th largest value is the smallest of the k largest: an unsorted topk finds the same
+    # value in about half the time of a sorted one (this runs once per decode step)
+    kth = torch.topk(logits, k, dim=-1, sorted=False).values.amin(-1, keepdim=True)
     return logits.masked_fill(logits < kth, NEG_INF)
 
 
