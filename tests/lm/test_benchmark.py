@@ -43,7 +43,10 @@ def test_lm_speed_benchmark_runs_and_prints_json():
     # the decode step: the code before the speed work (read from git), the current code and a
     # plain loop, timed side by side, against the weight-streaming floor
     (step,) = out["ar_step"]
-    variants = ("new_fp32", "new_half_weights", "plain_loop_fp32", "old_fp32", "old_half_weights")
+    variants = ("new_fp32", "new_half_weights", "plain_loop_fp32")
+    # the old code comes from git history, which a shallow clone or an installed copy lacks
+    if not str(step["baseline"]).startswith("unavailable"):
+        variants += ("old_fp32", "old_half_weights")
     assert all(step[v]["ms_per_step"] > 0 and len(step[v]["runs_ms"]) == 2 for v in variants)
     assert step["copy_GB_s"] > 0 and step["floor_fp32"]["weights_ms"] > 0
     assert step["bytes_per_step_MB"]["fp16_weights"] < step["bytes_per_step_MB"]["fp32_weights"]
