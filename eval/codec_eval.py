@@ -86,7 +86,8 @@ def words_first_table(rows, listener: Listener | None) -> str:
         "| system | n_q | kbit/s | WER ↓ | × originals | CER ↓ | PESQ-WB ↑ | STOI ↑ | mel dist ↓ "
         "| SI-SDR dB ↑ |",
         "|" + "---|" * 10,
-        f"| originals | | | {fmt(base_wer, '.3f')} | 1.00 | {fmt(base_cer, '.3f')} | | | | |",
+        f"| originals | | | {fmt(base_wer, '.3f')} | {'1.00' if base_wer else '-'} | "
+        f"{fmt(base_cer, '.3f')} | | | | |",
     ]
     for r in rows:
         wer, cer = listener.rates((r.system, r.n_q)) if listener else (None, None)
