@@ -48,6 +48,9 @@ class TextError(ValueError):
     """Text that cannot be synthesised: empty, not a string, or nothing speakable."""
 
 
+ASR_RATE = 16_000  # what the prompt recogniser (Whisper) listens at
+
+
 @dataclass
 class ClonedAudio:
     """waveform: [S] float32 in [-1, 1] at sample_rate. seconds: wall-clock synthesis time;
@@ -303,9 +306,14 @@ class Synthesizer:
         wav = read_prompt(prompt, self.sample_rate, sample_rate)
         prepared = condition_prompt(wav, self.sample_rate, cfg)
         if prompt_text is None:
-            prompt_text = self.asr.transcribe(
-                prepared.waveform, self.sample_rate, self.config.text.language
-            )
+            heard, heard_sr = prepared.waveform, self.sample_rate
+            if heard_sr < ASR_RATE:
+                # Whisper hears 16 kHz: a lower-rate model's copy has lost the band above its
+                # Nyquist, so the recogniser gets the prompt conditioned alike at 16 kHz
+                heard_sr = ASR_RATE
+                heard = condition_prompt(read_prompt(prompt, heard_sr, sample_rate), heard_sr, cfg)
+                heard = heard.waveform
+            prompt_text = self.asr.transcribe(heard, heard_sr, self.config.text.language)
             if not prompt_text:
                 raise AudioError(
                     "could not recognise any words in the prompt; pass its transcript as "
