@@ -1,4 +1,4 @@
-"""The `Codec` interface every codec implements (our RVQ codec and pretrained EnCodec).
+"""The `Codec` interface every codec implements (our frame and RVQ codecs, pretrained EnCodec).
 
 Callers hold a `Codec` and never care which one: `encode(wav [B, 1, S]) -> codes [B, Q, T]`,
 `decode(codes) -> wav [B, 1, S']`. `encode_audio` takes raw numpy audio at any rate and runs

@@ -2,127 +2,20 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
-from pathlib import Path
+from dataclasses import fields
 
-import torch
-from torch import Tensor
-
-from echovox.checkpoint import (
-    CODEC_WEIGHTS,
-    FORMAT,
-    CheckpointError,
-    load_weights,
-    read_json,
-    save_weights,
-    storage_dtype,
-    write_json,
-)
-from echovox.version import package_version
-
-from .base import Codec
 from .config import CodecConfig
 from .nn.seanet import SEANetConfig, SEANetDecoder, SEANetEncoder
-from .quantizer import ResidualVectorQuantizer
+from .quantized import CodecOutput, QuantizedCodec
 
-WEIGHTS_NAME = "model.safetensors"
-
-
-@dataclass
-class CodecOutput:
-    audio: Tensor  # [B, 1, S] reconstruction, trimmed to the input length
-    codes: Tensor  # [B, Q, T]
-    commitment_loss: Tensor  # scalar
-    n_q: Tensor  # [B] codebooks used per item (random under quantizer dropout)
+__all__ = ["CodecOutput", "RVQCodec"]
 
 
-class RVQCodec(Codec):
+class RVQCodec(QuantizedCodec):
+    codec_type = "rvq"
+    config_class = CodecConfig
+    kind = "RVQ codec"
+
     def __init__(self, config: CodecConfig) -> None:
-        super().__init__()
-        self.config = config
-        self.sample_rate = config.sample_rate
-        self.frame_rate = config.frame_rate
-        self.n_codebooks = config.n_codebooks
-        self.codebook_size = config.codebook_size
-        self.chunk_seconds = config.chunk_seconds
-        self.chunk_context_seconds = config.chunk_context_seconds
         trunk = SEANetConfig(**{f.name: getattr(config, f.name) for f in fields(SEANetConfig)})
-        self.encoder = SEANetEncoder(trunk)
-        self.quantizer = ResidualVectorQuantizer(
-            dim=config.dim,
-            n_codebooks=config.n_codebooks,
-            codebook_size=config.codebook_size,
-            decay=config.ema_decay,
-            kmeans_iters=config.kmeans_iters,
-            dead_code_ratio=config.dead_code_ratio,
-            quantizer_dropout=config.quantizer_dropout,
-        )
-        self.decoder = SEANetDecoder(trunk)
-
-    @property
-    def hop_length(self) -> int:
-        return self.config.hop_length
-
-    def forward(self, wav: Tensor, n_q: int | None = None) -> CodecOutput:
-        """Training/analysis pass. wav [B, 1, S] -> CodecOutput (audio [B, 1, S])."""
-        latent = self.encoder(wav)  # [B, D, T]
-        q = self.quantizer(latent, n_q=n_q)
-        audio = self.decoder(q.quantized)[..., : wav.shape[-1]]
-        return CodecOutput(audio=audio, codes=q.codes, commitment_loss=q.commitment_loss, n_q=q.n_q)
-
-    def _encode_frames(self, wav: Tensor, n_q: int) -> Tensor:
-        # no parametrize.cached(): measured slower on CPU (benchmarks/codec_speed.py)
-        return self.quantizer.encode(self.encoder(wav), n_q)
-
-    @torch.inference_mode()
-    def decode(self, codes: Tensor) -> Tensor:
-        home = codes.device
-        codes = self.check_codes(codes).to(self.device)
-        return self.decoder(self.quantizer.decode(codes)).float().to(home)
-
-    def codebook_vectors(self) -> list[Tensor]:
-        return [book.embed for book in self.quantizer.codebooks]
-
-    def decode_latent(self, latent: Tensor) -> Tensor:
-        return self.decoder(latent.to(self.device)).float()
-
-    # persistence ---------------------------------------------------------------------------
-    def save_pretrained(self, directory: str | Path, weights_dtype: str = "float32") -> Path:
-        """weights_dtype "float16" halves the file; loading casts back to float32."""
-        dtype = storage_dtype(weights_dtype)  # a bad name fails before anything is written
-        directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
-        save_weights(self, directory / WEIGHTS_NAME, dtype=dtype)
-        write_json(
-            directory / "config.json",
-            {
-                "codec_type": "rvq",
-                "echovox_version": package_version(),
-                "config": self.config.to_dict(),
-            },
-        )
-        return directory
-
-    @classmethod
-    def load_directory(cls, directory: str | Path) -> RVQCodec:
-        """A codec checkpoint directory (`save_pretrained`), or the codec of a whole echovox
-        model directory (`echovox.model_dir`: config.json's "codec" and codec.safetensors,
-        float16 ones loaded as float32). The latter lets a fine-tune start from, or a recipe
-        tokenize with, the codec of a shipped model such as app/pretrained/echovox-tiny."""
-        directory = Path(directory)
-        meta = read_json(directory / "config.json")
-        weights, config_dict = directory / WEIGHTS_NAME, meta.get("config")
-        if meta.get("format") == FORMAT:
-            weights, config_dict = directory / CODEC_WEIGHTS, meta.get("codec")
-        if meta.get("codec_type") != "rvq" or not isinstance(config_dict, dict):
-            raise CheckpointError(f"{directory} is not an echovox RVQ codec checkpoint")
-        try:
-            config = CodecConfig.from_dict(config_dict)
-        except (TypeError, ValueError) as err:
-            raise CheckpointError(f"{directory}/config.json: {err}") from err
-        model = cls(config)
-        try:
-            load_weights(model, weights)
-        except RuntimeError as err:  # load_state_dict raises RuntimeError on shape mismatches
-            raise CheckpointError(f"{directory}: weights do not match the model: {err}") from err
-        return model.eval()
+        super().__init__(config, SEANetEncoder(trunk), SEANetDecoder(trunk))
