@@ -14,8 +14,26 @@ from dataclasses import dataclass
 from typing import Any
 
 
+class _ConfigDict:
+    """from_dict and differences for a codec config dataclass; `kind` names it in errors."""
+
+    kind = "codec"
+
+    def differences(self, other) -> dict[str, tuple[Any, Any]]:
+        """The fields where the two configs differ: {name: (self's value, other's value)}."""
+        a, b = self.to_dict(), other.to_dict()
+        return {k: (a.get(k), b.get(k)) for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]):
+        unknown = set(d) - {f.name for f in dataclasses.fields(cls)}
+        if unknown:
+            raise ValueError(f"unknown {cls.kind} config keys: {sorted(unknown)}")
+        return cls(**d)
+
+
 @dataclass
-class CodecConfig:
+class CodecConfig(_ConfigDict):
     """SEANet-style encoder/decoder around a residual vector quantiser.
 
     `strides` are the encoder's downsampling factors in encoder order; the decoder uses them
@@ -84,19 +102,6 @@ class CodecConfig:
         d["strides"] = list(self.strides)
         return d
 
-    def differences(self, other: CodecConfig) -> dict[str, tuple[Any, Any]]:
-        """The fields where the two configs differ: {name: (self's value, other's value)}."""
-        a, b = self.to_dict(), other.to_dict()
-        return {k: (a.get(k), b.get(k)) for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)}
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> CodecConfig:
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(d) - known
-        if unknown:
-            raise ValueError(f"unknown codec config keys: {sorted(unknown)}")
-        return cls(**d)
-
 
 PRESETS: dict[str, CodecConfig] = {
     # For tests: 8 kHz, hop 32 (250 Hz), a few thousand parameters per layer.
@@ -145,10 +150,12 @@ PRESET_NAMES = tuple(PRESETS)
 
 
 @dataclass
-class FrameCodecConfig:
+class FrameCodecConfig(_ConfigDict):
     """The frame-rate codec: log-mel ConvNeXt encoder, residual VQ, ConvNeXt decoder with an
     inverse-STFT head. `hop_length` samples make one frame; every layer runs at the frame rate
     except the encoder's first convolutions, which see `encoder_rate` mel frames per frame."""
+
+    kind = "frame codec"  # not a field: it names the config in errors
 
     sample_rate: int = 16_000
     hop_length: int = 400
@@ -213,17 +220,6 @@ class FrameCodecConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
-
-    def differences(self, other: FrameCodecConfig) -> dict[str, tuple[Any, Any]]:
-        a, b = self.to_dict(), other.to_dict()
-        return {k: (a.get(k), b.get(k)) for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)}
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> FrameCodecConfig:
-        unknown = set(d) - {f.name for f in dataclasses.fields(cls)}
-        if unknown:
-            raise ValueError(f"unknown frame codec config keys: {sorted(unknown)}")
-        return cls(**d)
 
 
 FRAME_PRESETS: dict[str, FrameCodecConfig] = {
