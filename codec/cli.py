@@ -207,5 +207,36 @@ def average(models: list[str], output: str, weights_dtype: str = "float32") -> s
     return str(out)
 
 
+def export(
+    model: str, output: str, weights_dtype: str = "float16", n_codebooks: int | None = None
+) -> str:
+    """Write a codec to ship or to hand on: its weights in `weights_dtype`, optionally only the
+    first `n_codebooks` of its residual quantiser.
+
+    Args:
+        model: an exported codec directory (a run's `model/`, or `codec average`'s output).
+        output: directory for the copy (safetensors + config.json).
+        weights_dtype: float16 (about half the size; loading casts back to float32) or float32.
+        n_codebooks: keep this many codebooks (default: all). The tokens at n_q up to it, and
+            what they decode to, stay the same.
+    """
+    from echovox.checkpoint import storage_dtype
+
+    from .base import Codec
+
+    storage_dtype(weights_dtype)  # a bad name fails before anything loads
+    codec = Codec.from_pretrained(model, device="cpu")
+    if not hasattr(codec, "keep_codebooks"):
+        raise ValueError(f"{model} is not one of our codecs (export writes FrameCodec/RVQCodec)")
+    if n_codebooks is not None:
+        codec.keep_codebooks(n_codebooks)
+    out = codec.save_pretrained(output, weights_dtype=weights_dtype)
+    size = sum(f.stat().st_size for f in out.iterdir()) / 1e6
+    print(f"{model} -> {out}: {codec.n_codebooks} codebooks, {weights_dtype}, {size:.1f} MB")
+    return str(out)
+
+
 # `echovox codec eval` judges by words, so it needs a recogniser: echovox.eval mounts it here
-COMMANDS = {"train": Train, "encode": encode, "decode": decode, "average": average}
+COMMANDS = {
+    "train": Train, "encode": encode, "decode": decode, "average": average, "export": export,
+}  # fmt: skip

@@ -4,6 +4,7 @@ and `FrameCodec` (codec_type "frame") differ only in their encoder and decoder."
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -89,6 +90,15 @@ class QuantizedCodec(Codec):
         home = codes.device
         codes = self.check_codes(codes).to(self.device)
         return self.decoder(self.quantizer.decode(codes)).float().to(home)
+
+    def keep_codebooks(self, n: int) -> None:
+        """Keep the residual quantiser's first n stages (in place). A residual stage codes
+        what the stages before it left, so codes and decodes at n_q <= n do not change."""
+        if not 1 <= n <= self.n_codebooks:
+            raise ValueError(f"can keep 1..{self.n_codebooks} codebooks, not {n}")
+        self.quantizer.codebooks = self.quantizer.codebooks[:n]
+        self.quantizer.n_codebooks = self.n_codebooks = n
+        self.config = dataclasses.replace(self.config, n_codebooks=n)
 
     def codebook_vectors(self) -> list[Tensor]:
         return [book.embed for book in self.quantizer.codebooks]

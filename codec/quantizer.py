@@ -89,6 +89,21 @@ class EMACodebook(nn.Module):
         self.last_threshold = 0.0
         self.last_revived = 0
 
+    # embed_sum is embed times the smoothed cluster sizes (update() keeps them so): weight files
+    # leave it out (save_weights), which halves a codebook's size, and loading rebuilds it
+    derived_state = ("embed_sum",)
+
+    def _smoothed(self, cluster_size: Tensor) -> Tensor:
+        """Cluster sizes with Laplace smoothing, so that no code divides by zero."""
+        n, k = cluster_size.sum(), self.codebook_size
+        return (cluster_size + self.eps) / (n + k * self.eps) * n
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        embed, size = state_dict.get(prefix + "embed"), state_dict.get(prefix + "cluster_size")
+        if prefix + "embed_sum" not in state_dict and embed is not None and size is not None:
+            state_dict[prefix + "embed_sum"] = embed.float() * self._smoothed(size.float())[:, None]
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
     def nearest(self, x: Tensor) -> Tensor:
         """x [N, D] -> code indices [N] (squared Euclidean distance)."""
         embed = self.embed
@@ -119,9 +134,7 @@ class EMACodebook(nn.Module):
         _all_reduce_(counts), _all_reduce_(sums), _all_reduce_(n_total)
         self.cluster_size.mul_(self.decay).add_(counts, alpha=1 - self.decay)
         self.embed_sum.mul_(self.decay).add_(sums, alpha=1 - self.decay)
-        n = self.cluster_size.sum()
-        smoothed = (self.cluster_size + self.eps) / (n + k * self.eps) * n  # Laplace smoothing
-        self.embed.copy_(self.embed_sum / smoothed[:, None])
+        self.embed.copy_(self.embed_sum / self._smoothed(self.cluster_size)[:, None])
         self.expire_dead_codes(x, float(n_total.item()))
 
     @torch.no_grad()

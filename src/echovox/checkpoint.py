@@ -32,13 +32,23 @@ def save_weights(
 
     dtype: store floating-point tensors in this type (e.g. torch.float16 halves a shipped model;
     `load_weights` casts back to the module's own dtype). A tensor that would overflow or lose
-    its finiteness in `dtype` stays as it is. Integer buffers are never cast."""
+    its finiteness in `dtype` stays as it is. Integer buffers are never cast. Tensors named in a
+    submodule's `derived_state` are left out (that submodule rebuilds them on loading)."""
     from safetensors.torch import save_file
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    # state a submodule rebuilds from the rest when it loads (its `derived_state` names, such as
+    # an EMA codebook's running sums) stays out of weight files; training checkpoints keep it
+    derived = {
+        f"{prefix}.{name}" if prefix else name
+        for prefix, sub in module.named_modules()
+        for name in getattr(sub, "derived_state", ())
+    }
     state = {}
     for k, v in module.state_dict().items():
+        if k in derived:
+            continue
         # contiguous copies: safetensors refuses views and tied storage
         v = v.detach().contiguous().cpu()
         if dtype is not None and v.is_floating_point() and v.dtype != dtype:

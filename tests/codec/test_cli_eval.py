@@ -96,3 +96,38 @@ def test_average_command(tmp_path, tiny_ckpt, capsys):
         assert y.dtype == x.dtype, key
         if x.is_floating_point():
             torch.testing.assert_close(y, x, rtol=1e-3, atol=1e-4)
+
+
+def test_export_keeps_the_first_codebooks_and_drops_derived_state(tmp_path, tiny_ckpt, capsys):
+    """`codec export`: the first n codebooks code and decode as before; EMA running sums stay
+    out of the file and come back on loading; float16 storage about halves it."""
+    from safetensors.torch import load_file
+
+    from echovox.codec.model import RVQCodec
+
+    full = RVQCodec.load_directory(tiny_ckpt)
+    out = COMMANDS["export"](str(tiny_ckpt), str(tmp_path / "two"), "float32", n_codebooks=2)
+    assert "2 codebooks" in capsys.readouterr().out
+    two = RVQCodec.load_directory(out)
+    assert two.n_codebooks == two.config.n_codebooks == 2 < full.n_codebooks
+    wav = torch.randn(1, 1, 1600) * 0.1
+    codes = full.encode(wav, n_q=2)
+    assert torch.equal(two.encode(wav), codes)
+    assert torch.equal(two.decode(codes), full.decode(codes))
+    stored = load_file(str(Path(out) / "model.safetensors"))
+    assert not [k for k in stored if k.endswith("embed_sum")]
+    for a, b in zip(full.quantizer.codebooks, two.quantizer.codebooks):
+        assert torch.allclose(a.embed_sum, b.embed_sum, rtol=1e-5, atol=1e-6)
+    # training goes on from the export as from the original: the EMA moves the same way
+    x = torch.randn(64, a.embed.shape[1])
+    idx = a.nearest(x)
+    for book in (a, b):
+        torch.manual_seed(0)  # dead-code restarts draw at random
+        book.update(x, idx)
+    assert torch.allclose(a.embed, b.embed, rtol=1e-5, atol=1e-6)
+
+    half = COMMANDS["export"](str(tiny_ckpt), str(tmp_path / "half"))
+    size = (Path(half) / "model.safetensors").stat().st_size
+    assert size < 0.6 * (Path(tiny_ckpt) / "model.safetensors").stat().st_size
+    with pytest.raises(ValueError, match="1..4"):
+        COMMANDS["export"](str(tiny_ckpt), str(tmp_path / "x"), n_codebooks=9)
