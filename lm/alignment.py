@@ -125,3 +125,68 @@ def attention_png(probs: Tensor, path) -> None:
     img = img.resize((a.shape[1] * scale, a.shape[0] * scale), Image.NEAREST)
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     img.save(str(path))
+
+
+def text_attention(model, phonemes: Tensor, codes: Tensor) -> Tensor:
+    """Where each audio frame of one teacher-forced utterance looks in the text, per layer and
+    head: [n_layers, H, M, N], each row the head's attention over the N text positions,
+    renormalised to sum to 1 (M = frames + 1, BOS first). Works for any AR, with or without
+    alignment heads (those attend to the text alone, as in training).
+
+    phonemes: [N] ids; codes: [M - 1] first-codebook codes."""
+    c = model.config
+    N, M = phonemes.shape[0], codes.shape[0] + 1
+    audio = torch.cat([codes.new_tensor([c.bos_id]), codes])[None]
+    blocks = model.blocks
+    was = [b.attn.capture for b in blocks]
+    for b in blocks:
+        b.attn.capture = True
+    try:
+        with torch.no_grad():
+            model(phonemes[None], torch.tensor([N]), audio, torch.tensor([M]))
+        scores = torch.stack([b.attn.scores[0].float() for b in blocks])  # [layers, H, S, S]
+    finally:
+        for b, w in zip(blocks, was):
+            b.attn.capture = w
+            b.attn.scores = None
+    S = N + M
+    idx = torch.arange(S)
+    allowed = (idx[None, :] < N) | (idx[None, :] <= idx[:, None])  # the AR's structure
+    rows = scores[:, :, N:].masked_fill(~allowed[N:], float("-inf")).softmax(-1)
+    for layer in c.align_layers:  # alignment heads see the text only
+        rows[layer, : c.align_heads] = 0.0
+        rows[layer, : c.align_heads, :, :N] = scores[layer, : c.align_heads, N:, :N].softmax(-1)
+    text = rows[..., :N]
+    return text / text.sum(-1, keepdim=True).clamp(min=1e-9)
+
+
+def diagonality(attention: Tensor, band: float = 0.1) -> Tensor:
+    """Mean share of each row's mass within max(3, band * N) text positions of the straight
+    line from the first to the last text position: [..., M, N] -> [...]. Uniform attention
+    scores about 2 * band; an alignment that keeps pace with the text scores near 1."""
+    M, N = attention.shape[-2:]
+    centre = (torch.arange(M, dtype=torch.float32) + 0.5) * N / M
+    width = max(3.0, band * N)
+    near = (torch.arange(N, dtype=torch.float32)[None] - centre[:, None]).abs() <= width
+    return (attention * near).sum(-1).mean(-1)
+
+
+def attention_grid_png(attention: Tensor, path) -> None:
+    """Write [n_layers, H, M, N] attention as one PNG: layers down, heads across, each tile as
+    `attention_png` draws it (audio down, text across, rows scaled to their maximum)."""
+    from pathlib import Path
+
+    import numpy as np
+    from PIL import Image
+
+    a = attention.detach().float().cpu().numpy()
+    a = a / np.maximum(a.max(axis=-1, keepdims=True), 1e-9)
+    tiles = np.pad(255 * (1 - a), ((0, 0), (0, 0), (2, 2), (2, 2)), constant_values=128)
+    L, H, h, w = tiles.shape
+    grid = tiles.transpose(0, 2, 1, 3).reshape(L * h, H * w).astype(np.uint8)
+    scale = max(1, 1600 // max(grid.shape))
+    img = Image.fromarray(grid).resize(
+        (grid.shape[1] * scale, grid.shape[0] * scale), Image.NEAREST
+    )
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    img.save(str(path))

@@ -116,4 +116,48 @@ def export(checkpoint: str, output: str) -> None:
     print(f"exported to {task.export(output)}")
 
 
-COMMANDS = {"train": train, "export": export}
+def attention(checkpoint: str, data: str, output: str = "attention.png", items: int = 8) -> None:
+    """Where an AR's heads look in the text: a PNG of every layer's and head's audio-to-text
+    attention on the first of `items` utterances of a token dataset (teacher-forced), and one
+    JSON line of each head's diagonality (`lm.alignment.diagonality`) averaged over them. An
+    AR that has learnt to align has a head whose attention walks down the text with the frames.
+
+    Args:
+        checkpoint: an AR export folder or a Lightning .ckpt.
+        data: a token dataset (e.g. a recipe's tokens/dev).
+        output: the PNG to write (layers down, heads across; audio down, text across).
+        items: utterances to average over, spread evenly through the dataset.
+    """
+    import json
+
+    import torch
+
+    from echovox.model_dir import load_lm_checkpoint
+
+    from .alignment import attention_grid_png, diagonality, text_attention
+    from .data import TokenDataset
+
+    if items < 1:
+        raise ValueError(f"items must be at least 1, got {items}")
+    model = load_lm_checkpoint(checkpoint, "ar")
+    ds = TokenDataset(data, n_codebooks=model.config.n_codebooks)
+    picks = torch.linspace(0, len(ds) - 1, min(items, len(ds))).round().long().tolist()
+    diag = None
+    for n, i in enumerate(picks):
+        item = ds[i]
+        att = text_attention(model, item.phonemes, item.codes[0])
+        if n == 0:
+            attention_grid_png(att, output)
+        d = diagonality(att)
+        diag = d if diag is None else diag + d
+    diag = diag / len(picks)
+    best = int(diag.argmax())
+    H = model.config.n_heads
+    print(json.dumps({
+        "checkpoint": checkpoint, "items": len(picks), "png": output,
+        "diagonality": [[round(float(x), 3) for x in row] for row in diag],
+        "best": {"layer": best // H, "head": best % H, "diagonality": round(float(diag.max()), 3)},
+    }))  # fmt: skip
+
+
+COMMANDS = {"train": train, "export": export, "attention": attention}

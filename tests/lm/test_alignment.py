@@ -8,13 +8,15 @@ import torch
 from echovox.lm.alignment import (
     attention_png,
     beta_binomial_log_prior,
+    diagonality,
     forward_sum_loss,
     phoneme_ctc_loss,
     prior_weight,
+    text_attention,
 )
 from echovox.lm.ar import ARModel
 from echovox.lm.config import ARConfig, ConfigError
-from echovox.lm.data import Collator, TokenItem, toy_rows
+from echovox.lm.data import Collator, TokenItem, toy_rows, write_token_dataset
 from echovox.lm.lightning import AlignSettings, LMTask
 
 TOY = dict(n_phonemes=40, codebook_size=32, n_codebooks=1)
@@ -179,3 +181,50 @@ def test_training_with_both_remedies_learns_and_draws_the_attention(tmp_path, mo
     from PIL import Image
 
     assert Image.open(tmp_path / "a.png").size[0] >= n
+
+
+def test_diagonality_tells_a_walking_attention_from_a_spread_one():
+    M, N = 60, 30
+    walk = torch.zeros(M, N)
+    walk[torch.arange(M), (torch.arange(M) * N) // M] = 1.0
+    assert float(diagonality(walk)) == pytest.approx(1.0)
+    uniform = torch.full((M, N), 1.0 / N)
+    assert 0.15 < float(diagonality(uniform)) < 0.3  # about 2 * band
+    stuck = torch.zeros(M, N)
+    stuck[:, 0] = 1.0  # every frame on the first phoneme
+    assert float(diagonality(stuck)) < 0.15
+
+
+def test_text_attention_rows_are_distributions_over_the_text_for_any_ar():
+    ph, codes = torch.randint(5, 40, (7,)), torch.randint(0, 32, (9,))
+    for model in (_model(), _model(align_layers=[1], align_heads=2)):
+        att = text_attention(model, ph, codes)
+        assert att.shape == (2, 4, 10, 7)
+        assert torch.allclose(att.sum(-1), torch.ones(2, 4, 10), atol=1e-5)
+        assert all(b.attn.scores is None and not b.attn.capture for b in model.blocks)
+    # an alignment head's rows are its softmax over the text scores alone
+    model.blocks[1].attn.capture = True
+    L = ph.shape[0]
+    audio = torch.cat([torch.tensor([model.config.bos_id]), codes])[None]
+    model(ph[None], torch.tensor([L]), audio, torch.tensor([10]))
+    own = model.blocks[1].attn.scores[0, :2, L:, :L].softmax(-1)
+    assert torch.allclose(att[1, :2], own, atol=1e-5)
+
+
+def test_attention_command_draws_and_scores_an_export(tmp_path, capsys):
+    import json
+
+    from PIL import Image
+
+    from echovox.lm.checkpoint import save_pretrained
+    from echovox.lm.cli import attention
+
+    data = write_token_dataset(tmp_path / "tok", toy_rows(6, **{**TOY, "n_codebooks": 1}))
+    export = save_pretrained(_model(align_layers=[0], align_heads=1), tmp_path / "ar")
+    attention(str(export), str(data), output=str(tmp_path / "att.png"), items=3)
+    out = json.loads(capsys.readouterr().out)
+    assert out["items"] == 3 and len(out["diagonality"]) == 2 and len(out["diagonality"][0]) == 4
+    assert 0.0 <= out["best"]["diagonality"] <= 1.0
+    assert Image.open(tmp_path / "att.png").size[0] > 4
+    with pytest.raises(ValueError, match="items"):
+        attention(str(export), str(data), output=str(tmp_path / "x.png"), items=0)
