@@ -113,18 +113,7 @@ def prior_weight(step: int, scale: float, anneal_start: int, anneal_end: int) ->
 def attention_png(probs: Tensor, path) -> None:
     """Write a [T, L] attention matrix (audio down, text across) as a grayscale PNG, each row
     scaled to its own maximum so a spread-out row is as visible as a sharp one."""
-    from pathlib import Path
-
-    import numpy as np
-    from PIL import Image
-
-    a = probs.detach().float().cpu().numpy()
-    a = a / np.maximum(a.max(axis=1, keepdims=True), 1e-9)
-    img = Image.fromarray((255 * (1 - a)).astype(np.uint8))
-    scale = max(1, 400 // max(1, max(a.shape)))
-    img = img.resize((a.shape[1] * scale, a.shape[0] * scale), Image.NEAREST)
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    img.save(str(path))
+    attention_grid_png(probs[None, None], path)
 
 
 def text_attention(model, phonemes: Tensor, codes: Tensor) -> Tensor:
@@ -172,8 +161,9 @@ def diagonality(attention: Tensor, band: float = 0.1) -> Tensor:
 
 
 def attention_grid_png(attention: Tensor, path) -> None:
-    """Write [n_layers, H, M, N] attention as one PNG: layers down, heads across, each tile as
-    `attention_png` draws it (audio down, text across, rows scaled to their maximum)."""
+    """Write [n_layers, H, M, N] attention as one grayscale PNG: layers down, heads across,
+    each tile audio down and text across with every row scaled to its own maximum (so a
+    spread-out row is as visible as a sharp one)."""
     from pathlib import Path
 
     import numpy as np
