@@ -88,13 +88,8 @@ def build_cli(config_path: str, overrides: list[str] | None = None):
             )
 
 
-def export(checkpoint: str, output: str) -> None:
-    """Turn a Lightning training checkpoint into an inference export (safetensors + JSON).
-
-    Args:
-        checkpoint: a .ckpt written by `echovox lm train`.
-        output: directory to write config.json, model.safetensors (and symbols.json).
-    """
+def _task_from_checkpoint(checkpoint: str):
+    """The LMTask a Lightning training checkpoint holds, weights loaded."""
     import inspect
 
     import torch
@@ -113,7 +108,17 @@ def export(checkpoint: str, output: str) -> None:
     if optim is not None:
         task.hparams["optim"] = optim
     task.load_state_dict(state["state_dict"])
-    print(f"exported to {task.export(output)}")
+    return task
+
+
+def export(checkpoint: str, output: str) -> None:
+    """Turn a Lightning training checkpoint into an inference export (safetensors + JSON).
+
+    Args:
+        checkpoint: a .ckpt written by `echovox lm train`.
+        output: directory to write config.json, model.safetensors (and symbols.json).
+    """
+    print(f"exported to {_task_from_checkpoint(checkpoint).export(output)}")
 
 
 def attention(checkpoint: str, data: str, output: str = "attention.png", items: int = 8) -> None:
@@ -132,14 +137,20 @@ def attention(checkpoint: str, data: str, output: str = "attention.png", items: 
 
     import torch
 
-    from echovox.model_dir import load_lm_checkpoint
-
     from .alignment import attention_grid_png, diagonality, text_attention
+    from .ar import ARModel
+    from .checkpoint import load_pretrained
     from .data import TokenDataset
 
     if items < 1:
         raise ValueError(f"items must be at least 1, got {items}")
-    model = load_lm_checkpoint(checkpoint, "ar")
+    path = Path(checkpoint)
+    if not path.exists():
+        raise FileNotFoundError(f"AR checkpoint not found: {checkpoint}")
+    model = load_pretrained(path) if path.is_dir() else _task_from_checkpoint(checkpoint).model
+    if not isinstance(model, ARModel):
+        raise ValueError(f"{checkpoint} holds a NAR; attention maps are drawn for an AR")
+    model.eval()
     ds = TokenDataset(data, n_codebooks=model.config.n_codebooks)
     picks = torch.linspace(0, len(ds) - 1, min(items, len(ds))).round().long().tolist()
     diag = None

@@ -228,3 +228,5 @@ def test_attention_command_draws_and_scores_an_export(tmp_path, capsys):
     assert Image.open(tmp_path / "att.png").size[0] > 4
     with pytest.raises(ValueError, match="items"):
         attention(str(export), str(data), output=str(tmp_path / "x.png"), items=0)
+    with pytest.raises(FileNotFoundError, match="not found"):
+        attention(str(tmp_path / "nope"), str(data), output=str(tmp_path / "x.png"))
