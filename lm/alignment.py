@@ -126,25 +126,24 @@ def text_attention(model, phonemes: Tensor, codes: Tensor) -> Tensor:
     c = model.config
     N, M = phonemes.shape[0], codes.shape[0] + 1
     audio = torch.cat([codes.new_tensor([c.bos_id]), codes])[None]
+    text_lens, audio_lens = torch.tensor([N]), torch.tensor([M])
     blocks = model.blocks
     was = [b.attn.capture for b in blocks]
     for b in blocks:
         b.attn.capture = True
     try:
         with torch.no_grad():
-            model(phonemes[None], torch.tensor([N]), audio, torch.tensor([M]))
+            model(phonemes[None], text_lens, audio, audio_lens)
         scores = torch.stack([b.attn.scores[0].float() for b in blocks])  # [layers, H, S, S]
     finally:
         for b, w in zip(blocks, was):
             b.attn.capture = w
             b.attn.scores = None
-    S = N + M
-    idx = torch.arange(S)
-    allowed = (idx[None, :] < N) | (idx[None, :] <= idx[:, None])  # the AR's structure
-    rows = scores[:, :, N:].masked_fill(~allowed[N:], float("-inf")).softmax(-1)
-    for layer in c.align_layers:  # alignment heads see the text only
-        rows[layer, : c.align_heads] = 0.0
-        rows[layer, : c.align_heads, :, :N] = scores[layer, : c.align_heads, N:, :N].softmax(-1)
+    # each layer's own mask, as the model applied it (alignment heads: the text only)
+    masks = model._layer_masks(model.attention_mask(text_lens, N, audio_lens, M), N, None)
+    rows = torch.stack(
+        [sc.masked_fill(~m[0], float("-inf")).softmax(-1) for sc, m in zip(scores, masks)]
+    )[:, :, N:]  # [layers, H, M, S]
     text = rows[..., :N]
     return text / text.sum(-1, keepdim=True).clamp(min=1e-9)
 
