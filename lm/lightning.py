@@ -124,6 +124,10 @@ class LMTask(L.LightningModule):
         align: the AR's alignment learning (AlignSettings).
         seed: seeds the NAR's per-step stage choice (drawn from (seed, step), so a resumed run
             draws the same stages).
+        stage_weights: the NAR's relative odds of training each stage 2..Q in a step (Q - 1
+            numbers); None: all alike. The words are mostly in the low stages (codec
+            resynthesis with 1, 2, 4 and 8 codebooks: docs/experiments.md), which a uniform
+            draw trains in one step of Q - 1.
         init_from: an exported LM directory (`echovox lm export`, safetensors) whose weights
             start the run: fine-tuning with a new optimizer and schedule, where resuming a
             checkpoint would continue the old ones. A whole model directory (`echovox
@@ -141,6 +145,7 @@ class LMTask(L.LightningModule):
         optim: OptimSettings | None = None,
         align: AlignSettings | dict | None = None,
         seed: int = 0,
+        stage_weights: list[float] | None = None,
         init_from: str | None = None,
     ) -> None:
         super().__init__()
@@ -160,6 +165,7 @@ class LMTask(L.LightningModule):
         self.align = align or AlignSettings()
         self._check_align()
         self.seed = seed
+        self.stage_weights = self._check_stage_weights(stage_weights)
 
     ACCURACY_TOP_K = 10  # k of the logged top-k accuracy
 
@@ -179,6 +185,20 @@ class LMTask(L.LightningModule):
             raise ValueError("align.phoneme_ctc_weight needs an AR with phoneme_ctc: true")
         for layer in getattr(c, "align_layers", []):  # keep their scores for the losses
             self.model.blocks[layer].attn.capture = a.forward_sum_weight > 0 or a.attention_png
+
+    def _check_stage_weights(self, weights: list[float] | None) -> Tensor | None:
+        if weights is None:
+            return None
+        n = self.model.config.n_codebooks - 1
+        if self.kind != "nar":
+            raise ValueError("stage_weights is a NAR setting: the AR writes only codebook 1")
+        w = torch.tensor(weights, dtype=torch.float64)
+        if len(w) != n or not torch.isfinite(w).all() or (w < 0).any() or w.sum() <= 0:
+            raise ValueError(
+                f"stage_weights needs {n} non-negative numbers, not all 0 (stages 2..{n + 1}), "
+                f"got {weights}"
+            )
+        return w
 
     def _load_initial_weights(self, directory: str) -> None:
         from echovox.checkpoint import CheckpointError
@@ -287,6 +307,8 @@ class LMTask(L.LightningModule):
         Q = self.model.config.n_codebooks
         if stage_name == "train":  # one stage per batch, drawn from (seed, step): resumable
             g = torch.Generator().manual_seed(self.seed * 1_000_003 + self.global_step)
+            if self.stage_weights is not None:
+                return 1 + int(torch.multinomial(self.stage_weights, 1, generator=g))
             return int(torch.randint(1, Q, (1,), generator=g))
         return 1 + batch_idx % (Q - 1)  # validation cycles through the stages
 
