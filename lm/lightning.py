@@ -49,6 +49,19 @@ class OptimSettings:
 
 
 @dataclass
+class StageSettings:
+    """The NAR's draw of one stage (codebook 2..Q) to train in each step.
+
+    seed: seeds the draw, made from (seed, step), so a resumed run draws the same stages.
+    weights: relative odds of each stage 2..Q (Q - 1 non-negative numbers); None: all alike.
+        The words are mostly in the low stages (codec resynthesis with 1, 2, 4 and 8
+        codebooks: docs/experiments.md), which a uniform draw trains in one step of Q - 1."""
+
+    seed: int = 0
+    weights: list[float] | None = None
+
+
+@dataclass
 class AlignSettings:
     """Alignment learning for the AR (lm/alignment.py); zeros leave it off.
 
@@ -122,12 +135,7 @@ class LMTask(L.LightningModule):
             SymbolTable.default(); sets n_phonemes and the pad id and is exported with the weights.
         optim: optimizer and schedule.
         align: the AR's alignment learning (AlignSettings).
-        seed: seeds the NAR's per-step stage choice (drawn from (seed, step), so a resumed run
-            draws the same stages).
-        stage_weights: the NAR's relative odds of training each stage 2..Q in a step (Q - 1
-            numbers); None: all alike. The words are mostly in the low stages (codec
-            resynthesis with 1, 2, 4 and 8 codebooks: docs/experiments.md), which a uniform
-            draw trains in one step of Q - 1.
+        stages: the NAR's per-step stage draw (StageSettings: seed, weights).
         init_from: an exported LM directory (`echovox lm export`, safetensors) whose weights
             start the run: fine-tuning with a new optimizer and schedule, where resuming a
             checkpoint would continue the old ones. A whole model directory (`echovox
@@ -144,18 +152,21 @@ class LMTask(L.LightningModule):
         symbol_table: str | None = None,
         optim: OptimSettings | None = None,
         align: AlignSettings | dict | None = None,
-        seed: int = 0,
-        stage_weights: list[float] | None = None,
+        stages: StageSettings | dict | None = None,
         init_from: str | None = None,
     ) -> None:
         super().__init__()
         # the optimizer settings go in as a plain dict: checkpoints must load with
         # torch.load(weights_only=True), which refuses arbitrary classes
-        self.save_hyperparameters(ignore=["optim", "align"])
+        self.save_hyperparameters(ignore=["optim", "align", "stages"])
         self.hparams["optim"] = dataclasses.asdict(optim or OptimSettings())
         if isinstance(align, dict):  # as a checkpoint's hyperparameters hold it
             align = AlignSettings(**align)
         self.hparams["align"] = dataclasses.asdict(align or AlignSettings())
+        if isinstance(stages, dict):
+            stages = StageSettings(**stages)
+        stages = stages or StageSettings()
+        self.hparams["stages"] = dataclasses.asdict(stages)
         config, self.symbols = model_config(kind, preset, model_overrides, symbol_table)
         self.kind = kind
         self.model: ARModel | NARModel = ARModel(config) if kind == "ar" else NARModel(config)
@@ -164,8 +175,8 @@ class LMTask(L.LightningModule):
         self.optim = optim or OptimSettings()
         self.align = align or AlignSettings()
         self._check_align()
-        self.seed = seed
-        self.stage_weights = self._check_stage_weights(stage_weights)
+        self.seed = stages.seed
+        self.stage_weights = self._check_stage_weights(stages.weights)
 
     ACCURACY_TOP_K = 10  # k of the logged top-k accuracy
 
@@ -191,11 +202,11 @@ class LMTask(L.LightningModule):
             return None
         n = self.model.config.n_codebooks - 1
         if self.kind != "nar":
-            raise ValueError("stage_weights is a NAR setting: the AR writes only codebook 1")
+            raise ValueError("stages.weights is a NAR setting: the AR writes only codebook 1")
         w = torch.tensor(weights, dtype=torch.float64)
         if len(w) != n or not torch.isfinite(w).all() or (w < 0).any() or w.sum() <= 0:
             raise ValueError(
-                f"stage_weights needs {n} non-negative numbers, not all 0 (stages 2..{n + 1}), "
+                f"stages.weights needs {n} non-negative numbers, not all 0 (stages 2..{n + 1}), "
                 f"got {weights}"
             )
         return w

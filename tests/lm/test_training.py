@@ -69,19 +69,19 @@ def test_nar_stage_weights_set_how_often_each_stage_trains():
             return self.global_step_override
 
     kw = dict(kind="nar", preset="tiny", model_overrides=TOY)
-    weighted = drawn(Task(**kw, stage_weights=[4, 1, 0]))
+    weighted = drawn(Task(**kw, stages={"weights": [4, 1, 0]}))
     assert weighted[0] == weighted[3] == 0  # codebook 1 is the AR's; weight 0 never trains
     assert 500 < weighted[1] < 620 and 80 < weighted[2] < 200  # 4 : 1
     uniform = drawn(Task(**kw))
     assert uniform[0] == 0 and min(uniform[1:]) > 180
     # the same step draws the same stage: a resumed run trains what the killed one would have
-    assert drawn(Task(**kw, stage_weights=[4, 1, 0])) == weighted
-    assert Task(**kw, stage_weights=[4, 1, 0])._nar_stage("val", 5) == 3  # validation cycles
+    assert drawn(Task(**kw, stages={"weights": [4, 1, 0]})) == weighted
+    assert Task(**kw, stages={"weights": [4, 1, 0]})._nar_stage("val", 5) == 3  # validation cycles
     for bad in ([1, 1], [1, -1, 1], [0, 0, 0], [1, float("nan"), 1]):
-        with pytest.raises(ValueError, match="stage_weights"):
-            LMTask(**kw, stage_weights=bad)
+        with pytest.raises(ValueError, match="stages.weights"):
+            LMTask(**kw, stages={"weights": bad})
     with pytest.raises(ValueError, match="NAR setting"):
-        LMTask(kind="ar", preset="tiny", model_overrides=TOY, stage_weights=[1, 1, 1])
+        LMTask(kind="ar", preset="tiny", model_overrides=TOY, stages={"weights": [1, 1, 1]})
 
 
 def _items(rows):
