@@ -83,6 +83,12 @@ class AlignSettings:
     attention_png: bool = True
 
 
+def _as_settings(cls: type, value: Any) -> Any:
+    """A settings dataclass given as itself, as a dict (a checkpoint's hyperparameters hold
+    them so) or as None (its defaults)."""
+    return cls(**value) if isinstance(value, dict) else value or cls()
+
+
 def lr_factor(step: int, s: OptimSettings, total: int) -> float:
     """Multiplier of the base learning rate at optimizer step `step`."""
     warm = max(1, s.warmup_steps)
@@ -160,23 +166,18 @@ class LMTask(L.LightningModule):
         # torch.load(weights_only=True), which refuses arbitrary classes
         self.save_hyperparameters(ignore=["optim", "align", "stages"])
         self.hparams["optim"] = dataclasses.asdict(optim or OptimSettings())
-        if isinstance(align, dict):  # as a checkpoint's hyperparameters hold it
-            align = AlignSettings(**align)
-        self.hparams["align"] = dataclasses.asdict(align or AlignSettings())
-        if isinstance(stages, dict):
-            stages = StageSettings(**stages)
-        stages = stages or StageSettings()
-        self.hparams["stages"] = dataclasses.asdict(stages)
+        self.align = _as_settings(AlignSettings, align)
+        self.stages = _as_settings(StageSettings, stages)
+        self.hparams["align"] = dataclasses.asdict(self.align)
+        self.hparams["stages"] = dataclasses.asdict(self.stages)
         config, self.symbols = model_config(kind, preset, model_overrides, symbol_table)
         self.kind = kind
         self.model: ARModel | NARModel = ARModel(config) if kind == "ar" else NARModel(config)
         if init_from is not None:
             self._load_initial_weights(init_from)
         self.optim = optim or OptimSettings()
-        self.align = align or AlignSettings()
         self._check_align()
-        self.seed = stages.seed
-        self.stage_weights = self._check_stage_weights(stages.weights)
+        self.stage_weights = self._check_stage_weights(self.stages.weights)
 
     ACCURACY_TOP_K = 10  # k of the logged top-k accuracy
 
@@ -317,7 +318,7 @@ class LMTask(L.LightningModule):
     def _nar_stage(self, stage_name: str, batch_idx: int) -> int:
         Q = self.model.config.n_codebooks
         if stage_name == "train":  # one stage per batch, drawn from (seed, step): resumable
-            g = torch.Generator().manual_seed(self.seed * 1_000_003 + self.global_step)
+            g = torch.Generator().manual_seed(self.stages.seed * 1_000_003 + self.global_step)
             if self.stage_weights is not None:
                 return 1 + int(torch.multinomial(self.stage_weights, 1, generator=g))
             return int(torch.randint(1, Q, (1,), generator=g))
